@@ -1,0 +1,160 @@
+"""Settings shared by every environment. Every environment variable is read here, once."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "shop",
+    "search",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# DATABASE_URL / REDIS_URL: set by docker-compose or production. On a bare machine the
+# run command and the test settings start embedded services and set them (config.devservices).
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            # A stopped Redis must not take search down: the cache degrades to a miss.
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+        },
+    }
+}
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".data" / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Celery -------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Embedding work goes to its own queue so GPU workers consume only that.
+EMBEDDING_QUEUE = env("EMBEDDING_QUEUE", default="embeddings")
+CELERY_TASK_ROUTES = {
+    "search.tasks.embed_images": {"queue": EMBEDDING_QUEUE},
+    "search.tasks.embed_product_texts": {"queue": EMBEDDING_QUEUE},
+    "search.tasks.train_clip": {"queue": EMBEDDING_QUEUE},
+}
+# A worker killed mid-batch must not lose the batch: ack after the work, requeue on loss.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must fail fast when Redis is down: the save still succeeds and the sweep
+# picks the work up later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-embeddings": {
+        "task": "search.tasks.sweep_pending",
+        "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60.0),
+    }
+}
+
+# --- CLIP / search --------------------------------------------------------------------
+CLIP_MODEL = env("CLIP_MODEL", default="ViT-B-32")
+CLIP_PRETRAINED = env("CLIP_PRETRAINED", default="laion2b_s34b_b79k")
+CLIP_DEVICE = env("CLIP_DEVICE", default="auto")  # auto = cuda, then mps, then cpu
+CLIP_BATCH_SIZE = env.int("CLIP_BATCH_SIZE", default=32)
+CLIP_CACHE_DIR = env("CLIP_CACHE_DIR", default=None)
+SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
+SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
+HNSW_M = env.int("HNSW_M", default=16)
+HNSW_EF_CONSTRUCTION = env.int("HNSW_EF_CONSTRUCTION", default=64)
+HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)
+EMBEDDING_SWEEP_BATCH = env.int("EMBEDDING_SWEEP_BATCH", default=256)
+QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=24 * 3600)
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 24,
+    "DEFAULT_THROTTLE_RATES": {"search": env("SEARCH_THROTTLE_RATE", default="120/min")},
+    "EXCEPTION_HANDLER": "search.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Visual Shop Search API",
+    "DESCRIPTION": "Text, photo and hybrid CLIP search over the catalog.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,18 @@
+"""The run command's settings: services from ``config.devservices`` unless URLs are set."""
+
+import os
+
+from config import devservices
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, env
+
+DEBUG = env.bool("DEBUG", default=True)
+
+if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
+    _state = devservices.read_state(BASE_DIR)
+    if _state is not None:
+        DATABASES["default"].update(env.db_url_config(os.environ.get("DATABASE_URL", _state.database_url)))  # noqa: F405
+        _redis = os.environ.get("REDIS_URL", _state.redis_url)
+        CACHES["default"]["LOCATION"] = _redis  # noqa: F405
+        CELERY_BROKER_URL = CELERY_RESULT_BACKEND = _redis

@@ -1,0 +1,23 @@
+"""Test settings: fresh embedded PostgreSQL + Redis per test run unless URLs are given."""
+
+import os
+
+from config import devservices
+
+if "DATABASE_URL" not in os.environ:
+    _services = devservices.start_ephemeral()
+    # Exported so that worker processes the tests start use the same services.
+    os.environ["DATABASE_URL"] = _services.database_url
+    os.environ["REDIS_URL"] = _services.redis_url
+
+from .base import *  # noqa: E402, F403
+from .base import BASE_DIR  # noqa: E402
+
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shop-media-"))
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}  # noqa: F405
+TEST_MODEL_DIR = BASE_DIR / "tests" / ".models"
