@@ -56,7 +56,15 @@ def _redis_server() -> str:
 def _as_pg_user(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
-    return ["setpriv", "--reuid", _UNPRIVILEGED, "--regid", "nogroup", "--clear-groups", *cmd]
+    return [
+        "setpriv",
+        "--reuid",
+        _UNPRIVILEGED,
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        *cmd,
+    ]
 
 
 def _chown_for_pg(path: Path) -> None:
@@ -86,8 +94,17 @@ def start_postgres(data_dir: Path, port: int) -> str:
         os.chmod(data_dir, 0o700)
         subprocess.run(
             _as_pg_user(
-                [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
-                 "--auth=trust", "-E", "UTF8", "--no-locale"]
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -95,7 +112,19 @@ def start_postgres(data_dir: Path, port: int) -> str:
     log = data_dir / "server.log"
     opts = f"-p {port} -h 127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=200"
     subprocess.run(
-        _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", opts, "-w", "start"]),
+        _as_pg_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log),
+                "-o",
+                opts,
+                "-w",
+                "start",
+            ]
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -106,13 +135,33 @@ def start_postgres(data_dir: Path, port: int) -> str:
 
 def _create_database(bin_dir: Path, port: int, name: str) -> None:
     out = subprocess.run(
-        [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname='{name}'"],
-        capture_output=True, text=True, check=True,
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname='{name}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if out != "1":
         subprocess.run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name],
+            [
+                str(bin_dir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                name,
+            ],
             check=True,
         )
 
@@ -120,18 +169,37 @@ def _create_database(bin_dir: Path, port: int, name: str) -> None:
 def stop_postgres(data_dir: Path) -> None:
     if (data_dir / "postmaster.pid").exists():
         subprocess.run(
-            _as_pg_user([str(_pg_bin() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            _as_pg_user(
+                [str(_pg_bin() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
         )
 
 
 def start_redis(data_dir: Path, port: int, *, persist: bool) -> tuple[str, int]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
+    args = [
+        _redis_server(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(data_dir / "redis.log"),
+    ]
     args += ["--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for_port(port)
     return f"redis://127.0.0.1:{port}/0", proc.pid
 
@@ -186,7 +254,11 @@ def start_local(base_dir: Path) -> Services:
     data.mkdir(exist_ok=True)
     os.chmod(data, 0o755)
     state = read_state(base_dir)
-    if state and _alive(state.redis_pid) and (Path(state.pg_data) / "postmaster.pid").exists():
+    if (
+        state
+        and _alive(state.redis_pid)
+        and (Path(state.pg_data) / "postmaster.pid").exists()
+    ):
         return state
     pg_dir = data / "postgres"
     stop_postgres(pg_dir)

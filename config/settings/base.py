@@ -10,7 +10,9 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"]
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -58,7 +60,9 @@ TEMPLATES = [
 
 # DATABASE_URL / REDIS_URL: set by docker-compose or production. On a bare machine the
 # run command and the test settings start embedded services and set them (config.devservices).
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")}
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")
+}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -111,7 +115,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when Redis is down: the save still succeeds and the sweep
 # picks the work up later.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-embeddings": {
@@ -143,7 +151,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 24,
-    "DEFAULT_THROTTLE_RATES": {"search": env("SEARCH_THROTTLE_RATE", default="120/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "search": env("SEARCH_THROTTLE_RATE", default="120/min")
+    },
     "EXCEPTION_HANDLER": "search.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -158,3 +168,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024
+CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)

@@ -4,7 +4,7 @@ import os
 
 from config import devservices
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=True)
@@ -12,7 +12,9 @@ DEBUG = env.bool("DEBUG", default=True)
 if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
     _state = devservices.read_state(BASE_DIR)
     if _state is not None:
-        DATABASES["default"].update(env.db_url_config(os.environ.get("DATABASE_URL", _state.database_url)))  # noqa: F405
+        DATABASES["default"].update(
+            env.db_url_config(os.environ.get("DATABASE_URL", _state.database_url))
+        )
         _redis = os.environ.get("REDIS_URL", _state.redis_url)
-        CACHES["default"]["LOCATION"] = _redis  # noqa: F405
+        CACHES["default"]["LOCATION"] = _redis
         CELERY_BROKER_URL = CELERY_RESULT_BACKEND = _redis

@@ -10,14 +10,17 @@ if "DATABASE_URL" not in os.environ:
     os.environ["DATABASE_URL"] = _services.database_url
     os.environ["REDIS_URL"] = _services.redis_url
 
-from .base import *  # noqa: E402, F403
-from .base import BASE_DIR  # noqa: E402
+import tempfile
 
-import tempfile  # noqa: E402
+from .base import *
+from .base import BASE_DIR
 
 MEDIA_ROOT = os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shop-media-"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
-STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+STORAGES["staticfiles"] = {
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}
 TEST_MODEL_DIR = BASE_DIR / "tests" / ".models"
+SERVE_MEDIA = True

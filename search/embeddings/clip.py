@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+_CONFIG_DIR = Path(__file__).parent / "model_configs"
+_LOCAL_DIR = "local-dir:"
+
+
+class ModelLoadError(RuntimeError):
+    """The configured CLIP model could not be loaded; the message says what to do."""
+
+
+def _torch():
+    """Import torch + open_clip, making torchvision importable on CPU-only torch builds.
+
+    The only torchvision wheel on some registries is a CUDA build whose C extension does not
+    load against a CPU torch; open_clip needs torchvision only for its transforms, so declaring
+    the two op schemas torchvision's Python code registers fakes for is enough.
+    """
+    import torch
+
+    if torch.version.cuda is None and not _has_op("torchvision::nms"):
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _torch.keepalive = lib  # the definitions live as long as the Library object
+    import open_clip
+
+    open_clip.add_model_config(_CONFIG_DIR)
+    return torch, open_clip
+
+
+def _has_op(qualname: str) -> bool:
+    import torch
+
+    try:
+        torch._C._dispatch_find_schema_or_throw(qualname, "")
+        return True
+    except RuntimeError:
+        return False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which CLIP model: an open_clip name plus a pretrained tag, checkpoint file or local dir."""
+
+    name: str
+    pretrained: str = ""
+
+    @property
+    def is_local_dir(self) -> bool:
+        return self.pretrained.startswith(_LOCAL_DIR) or self.name.startswith(
+            _LOCAL_DIR
+        )
+
+    @property
+    def key(self) -> str:
+        """Identity stored with every vector: two specs with equal keys give equal vectors.
+
+        Local files are fingerprinted by content, so retraining into the same path is a new
+        model and its vectors are never mixed with the old ones.
+        """
+        path = self._local_weights()
+        if path is None:
+            return f"{self.name}/{self.pretrained or 'random'}"
+        return f"{self.name}/{path.name}@{_file_digest(path)}"
+
+    def _local_weights(self) -> Path | None:
+        for candidate in (self.pretrained, self.name):
+            if candidate.startswith(_LOCAL_DIR):
+                folder = Path(candidate[len(_LOCAL_DIR) :])
+                for fname in (
+                    "open_clip_model.safetensors",
+                    "open_clip_pytorch_model.bin",
+                ):
+                    if (folder / fname).is_file():
+                        return folder / fname
+                return folder / "open_clip_config.json"
+        if self.pretrained and os.path.isfile(self.pretrained):
+            return Path(self.pretrained)
+        return None
+
+
+def _file_digest(path: Path) -> str:
+    if not path.exists():
+        return "missing"
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def pick_device(requested: str = "auto") -> str:
+    torch, _ = _torch()
+    if requested and requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class ClipEncoder:
+    """A loaded open_clip model. Thread-safe for inference; load once per process."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        device: str = "auto",
+        batch_size: int = 32,
+        cache_dir: str | None = None,
+    ) -> None:
+        torch, open_clip = _torch()
+        self.spec = spec
+        self.device = pick_device(device)
+        self.batch_size = batch_size
+        # Half precision halves memory traffic on GPUs; CPUs have no fast fp16 matmul.
+        self.precision = "fp16" if self.device == "cuda" else "fp32"
+        model_name, pretrained = spec.name, spec.pretrained or None
+        if spec.pretrained.startswith(_LOCAL_DIR):
+            model_name, pretrained = spec.pretrained, None
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name,
+                pretrained=pretrained,
+                precision=self.precision,
+                device=self.device,
+                cache_dir=cache_dir,
+            )
+            self.tokenizer = open_clip.get_tokenizer(model_name)
+        except (
+            Exception
+        ) as exc:  # open_clip raises bare RuntimeError/ValueError/OSError
+            raise ModelLoadError(
+                f"Could not load CLIP model {spec.name!r} with weights {spec.pretrained!r}: {exc}. "
+                "If this machine is offline, download the weights elsewhere and point "
+                "CLIP_PRETRAINED at the checkpoint file, or at 'local-dir:/path' holding "
+                "open_clip_config.json and open_clip_model.safetensors; or use the bundled demo "
+                "model (see README, 'Models')."
+            ) from exc
+        model.eval()
+        self.model = model
+        self.preprocess = preprocess
+        self._lock = threading.Lock()
+
+    @cached_property
+    def dim(self) -> int:
+        return int(self.embed_texts(["dimension probe"]).shape[1])
+
+    @cached_property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.tokenizer, "context_length", 77))
+
+    def preprocess_images(self, images: Iterable[Image.Image]):
+        """PIL images -> a CPU tensor batch (safe to run in worker threads)."""
+        torch, _ = _torch()
+        return torch.stack([self.preprocess(_rgb(im)) for im in images])
+
+    def embed_pixels(self, pixels) -> np.ndarray:
+        """A preprocessed batch (from ``preprocess_images``) -> unit vectors."""
+        torch, _ = _torch()
+        if self.device == "cuda":
+            pixels = pixels.pin_memory().to(self.device, non_blocking=True).half()
+        else:
+            pixels = pixels.to(self.device)
+        with self._lock, torch.inference_mode():
+            features = self.model.encode_image(pixels)
+        return _normalise(features)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        out = [
+            self.embed_pixels(self.preprocess_images(images[i : i + self.batch_size]))
+            for i in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> unit vectors. Text longer than the context is truncated by the tokenizer."""
+        torch, _ = _torch()
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(list(texts[i : i + self.batch_size])).to(
+                self.device
+            )
+            with self._lock, torch.inference_mode():
+                out.append(_normalise(self.model.encode_text(tokens)))
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        # Transparent areas become white, as product photos are shot on white.
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def _normalise(features) -> np.ndarray:
+    vectors = features.float().cpu().numpy()
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+_encoders: dict[tuple, ClipEncoder] = {}
+_encoders_lock = threading.Lock()
+
+
+def get_encoder(spec: ModelSpec | None = None) -> ClipEncoder:
+    """The process-wide encoder for ``spec`` (default: the configured model), loaded once."""
+    from django.conf import settings
+
+    spec = spec or ModelSpec(settings.CLIP_MODEL, settings.CLIP_PRETRAINED)
+    cache_key = (spec, spec.key)
+    with _encoders_lock:
+        encoder = _encoders.get(cache_key)
+        if encoder is None:
+            encoder = ClipEncoder(
+                spec,
+                device=settings.CLIP_DEVICE,
+                batch_size=settings.CLIP_BATCH_SIZE,
+                cache_dir=settings.CLIP_CACHE_DIR,
+            )
+            _encoders[cache_key] = encoder
+    return encoder
+
+
+def clear_encoders() -> None:
+    with _encoders_lock:
+        _encoders.clear()

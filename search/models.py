@@ -1,0 +1,74 @@
+from django.db import models
+from pgvector.django import VectorField
+
+from shop.models import Product, ProductImage
+
+
+class EmbeddingModel(models.Model):
+    """One CLIP model whose vectors are stored. Vectors of different models never meet.
+
+    ``key`` is the identity (name + weights fingerprint). Exactly one row is ``is_active``:
+    the one searches read from. A newly configured model starts inactive and is switched to
+    once it covers the catalog, so search keeps answering during a re-index.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=200)
+    pretrained = models.CharField(max_length=500, blank=True)
+    dim = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="one_active_model",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.dim}d)"
+
+
+class ImageEmbedding(models.Model):
+    # Dimension-free column: models of 512, 768, 1024 dims live side by side; each model
+    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.services.indexes).
+    image = models.ForeignKey(
+        ProductImage, on_delete=models.CASCADE, related_name="embeddings"
+    )
+    model = models.ForeignKey(
+        EmbeddingModel, on_delete=models.CASCADE, related_name="image_embeddings"
+    )
+    embedding = VectorField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "model"], name="one_vector_per_image_and_model"
+            )
+        ]
+
+
+class TextEmbedding(models.Model):
+    """Embedding of a product's title + description, for image -> description matching."""
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="text_embeddings"
+    )
+    model = models.ForeignKey(
+        EmbeddingModel, on_delete=models.CASCADE, related_name="text_embeddings"
+    )
+    embedding = VectorField()
+    source_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "model"], name="one_vector_per_product_and_model"
+            )
+        ]

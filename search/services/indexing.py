@@ -1,0 +1,189 @@
+"""Writes vectors: scheduling after commit, the batched embed step, and the sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from search.embeddings import ClipEncoder, get_encoder
+from search.images import InvalidImage, open_image
+from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
+from search.selectors import image_ids_pending, product_ids_text_pending
+from search.services.models import (
+    configured_spec,
+    embedding_model_activate_if_covered,
+    embedding_model_for,
+)
+from shop.models import Product, ProductImage
+
+log = logging.getLogger(__name__)
+
+
+def embeddings_request(
+    *, image_ids: Iterable[int] = (), product_ids: Iterable[int] = ()
+) -> None:
+    """Queue embedding work once the current transaction commits.
+
+    A rolled-back save schedules nothing; a broker that is down loses nothing either, because
+    "pending" is derived from missing vectors and the periodic sweep finds them.
+    """
+    image_ids, product_ids = sorted(set(image_ids)), sorted(set(product_ids))
+    if image_ids or product_ids:
+        transaction.on_commit(lambda: _enqueue(image_ids, product_ids))
+
+
+def _enqueue(image_ids: list[int], product_ids: list[int]) -> None:
+    from search import tasks
+
+    batch = settings.CLIP_BATCH_SIZE
+    try:
+        for i in range(0, len(image_ids), batch):
+            tasks.embed_images.delay(image_ids[i : i + batch])
+        for i in range(0, len(product_ids), batch):
+            tasks.embed_product_texts.delay(product_ids[i : i + batch])
+    except Exception as exc:  # kombu raises many types when Redis is unreachable
+        log.warning(
+            "broker unavailable, %s images left for the sweep: %s", len(image_ids), exc
+        )
+
+
+def image_embeddings_invalidate(*, image_ids: Sequence[int]) -> None:
+    """An image's file changed: drop its vectors (all models) and queue it again."""
+    ImageEmbedding.objects.filter(image_id__in=image_ids).delete()
+    embeddings_request(image_ids=image_ids)
+
+
+def text_embeddings_invalidate(*, product_ids: Sequence[int]) -> None:
+    TextEmbedding.objects.filter(product_id__in=product_ids).delete()
+    embeddings_request(product_ids=product_ids)
+
+
+def _load(image: ProductImage):
+    try:
+        with default_storage.open(image.image.name, "rb") as f:
+            return open_image(f.read())
+    except (InvalidImage, OSError) as exc:
+        log.error(
+            "image %s (%s) cannot be embedded: %s", image.pk, image.image.name, exc
+        )
+        return None
+
+
+def images_embed(
+    *, image_ids: Sequence[int], encoder: ClipEncoder | None = None
+) -> int:
+    """Embed the given images with ``encoder`` (default: configured model); returns count written.
+
+    Idempotent: an image that already has a vector from this model is skipped, and the write
+    is an upsert on (image, model), so a redelivered task never duplicates a vector.
+    """
+    encoder = encoder or get_encoder(configured_spec())
+    model = embedding_model_for(encoder)
+    done = set(
+        ImageEmbedding.objects.filter(model=model, image_id__in=image_ids).values_list(
+            "image_id", flat=True
+        )
+    )
+    images = list(
+        ProductImage.objects.filter(id__in=image_ids)
+        .exclude(id__in=done)
+        .order_by("id")
+    )
+    if not images:
+        return 0
+    written = 0
+    with ThreadPoolExecutor(max_workers=settings.CLIP_DECODE_WORKERS) as pool:
+        # Decoding + preprocessing run in threads (PIL releases the GIL), so batches are
+        # ready when the model asks for them.
+        chunks = [
+            images[i : i + encoder.batch_size]
+            for i in range(0, len(images), encoder.batch_size)
+        ]
+        prepared = pool.map(lambda chunk: _prepare(encoder, chunk), chunks)
+        for chunk, pixels in prepared:
+            if not chunk:
+                continue
+            vectors = encoder.embed_pixels(pixels)
+            written += _write_image_vectors(model, chunk, vectors)
+    embedding_model_activate_if_covered(model)
+    return written
+
+
+def _prepare(encoder: ClipEncoder, chunk: list[ProductImage]):
+    loaded = [(img, _load(img)) for img in chunk]
+    ok = [(img, pil) for img, pil in loaded if pil is not None]
+    if not ok:
+        return [], None
+    return [img for img, _ in ok], encoder.preprocess_images([pil for _, pil in ok])
+
+
+def _write_image_vectors(
+    model: EmbeddingModel, images: list[ProductImage], vectors
+) -> int:
+    rows = [
+        ImageEmbedding(image=img, model=model, embedding=vec)
+        for img, vec in zip(images, vectors)
+    ]
+    ImageEmbedding.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["image", "model"],
+        update_fields=["embedding"],
+    )
+    return len(rows)
+
+
+def text_source(product: Product) -> str:
+    return product.embedding_text
+
+
+def product_texts_embed(
+    *, product_ids: Sequence[int], encoder: ClipEncoder | None = None
+) -> int:
+    encoder = encoder or get_encoder(configured_spec())
+    model = embedding_model_for(encoder)
+    products = list(Product.objects.filter(id__in=product_ids).order_by("id"))
+    todo = []
+    current = dict(
+        TextEmbedding.objects.filter(
+            model=model, product_id__in=product_ids
+        ).values_list("product_id", "source_hash")
+    )
+    for product in products:
+        digest = hashlib.sha256(text_source(product).encode()).hexdigest()
+        if current.get(product.pk) != digest:
+            todo.append((product, digest))
+    if not todo:
+        return 0
+    vectors = encoder.embed_texts([text_source(p) for p, _ in todo])
+    TextEmbedding.objects.bulk_create(
+        [
+            TextEmbedding(product=p, model=model, embedding=v, source_hash=d)
+            for (p, d), v in zip(todo, vectors)
+        ],
+        update_conflicts=True,
+        unique_fields=["product", "model"],
+        update_fields=["embedding", "source_hash"],
+    )
+    return len(todo)
+
+
+def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str, int]:
+    """Find everything the configured model has not embedded and queue it (or embed inline)."""
+    model = embedding_model_for(get_encoder(configured_spec()))
+    limit = limit or settings.EMBEDDING_SWEEP_BATCH
+    image_ids = image_ids_pending(model=model, limit=limit)
+    product_ids = product_ids_text_pending(model=model, limit=limit)
+    if enqueue:
+        _enqueue(image_ids, product_ids)
+    else:
+        images_embed(image_ids=image_ids)
+        product_texts_embed(product_ids=product_ids)
+    embedding_model_activate_if_covered(model)
+    return {"images": len(image_ids), "products": len(product_ids)}

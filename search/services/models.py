@@ -1,0 +1,91 @@
+"""Which CLIP model's vectors are written (the configured one) and read (the active one)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from search.embeddings import ClipEncoder, ModelSpec, get_encoder
+from search.models import EmbeddingModel
+
+log = logging.getLogger(__name__)
+
+
+def configured_spec() -> ModelSpec:
+    return ModelSpec(settings.CLIP_MODEL, settings.CLIP_PRETRAINED)
+
+
+def embedding_model_for(encoder: ClipEncoder) -> EmbeddingModel:
+    """The row for ``encoder``'s model, created with its HNSW indexes on first use.
+
+    The very first model of an installation becomes active at once; later ones wait for
+    ``embedding_model_activate_if_covered`` so that search never reads a half-indexed model.
+    """
+    row = EmbeddingModel.objects.filter(key=encoder.key).first()
+    if row is not None:
+        return row
+    with transaction.atomic():
+        # Serialise creators so two workers cannot both decide they are first.
+        EmbeddingModel.objects.select_for_update().filter(is_active=True).exists()
+        row, created = EmbeddingModel.objects.get_or_create(
+            key=encoder.key,
+            defaults={
+                "name": encoder.spec.name,
+                "pretrained": encoder.spec.pretrained,
+                "dim": encoder.dim,
+            },
+        )
+        if created and not EmbeddingModel.objects.filter(is_active=True).exists():
+            row.is_active = True
+            row.activated_at = timezone.now()
+            row.save(update_fields=["is_active", "activated_at"])
+    if created:
+        hnsw_indexes_ensure(row)
+    return row
+
+
+def configured_embedding_model() -> EmbeddingModel:
+    return embedding_model_for(get_encoder(configured_spec()))
+
+
+def hnsw_indexes_ensure(model: EmbeddingModel) -> None:
+    """One partial HNSW index per model and table, on the vector cast to the model's dimension.
+
+    The column has no fixed dimension so models of 512/768/1024 dims can coexist during a
+    switch; a partial index per model keeps each model's graph separate and small.
+    """
+    with connection.cursor() as cur:
+        for table in ("search_imageembedding", "search_textembedding"):
+            cur.execute(
+                f"CREATE INDEX IF NOT EXISTS {table}_hnsw_{model.pk} ON {table} "
+                f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
+                f"WITH (m = {int(settings.HNSW_M)}, ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
+                f"WHERE model_id = {int(model.pk)}"
+            )
+
+
+def embedding_model_activate(model: EmbeddingModel) -> None:
+    with transaction.atomic():
+        EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(
+            is_active=False
+        )
+        EmbeddingModel.objects.filter(pk=model.pk).update(
+            is_active=True, activated_at=timezone.now()
+        )
+    log.info("search now answers from model %s", model.key)
+
+
+def embedding_model_activate_if_covered(model: EmbeddingModel) -> bool:
+    """Switch search to ``model`` once every image has a vector from it."""
+    from search.selectors import image_ids_pending
+
+    if model.is_active:
+        return True
+    if image_ids_pending(model=model, limit=1):
+        return False
+    embedding_model_activate(model)
+    model.refresh_from_db()
+    return True

@@ -1,0 +1,180 @@
+"""The one query service behind both the HTML pages and the API.
+
+A query is a list of weighted terms (text, an uploaded image, a catalog product). Each term
+becomes a unit vector from the active model; the query vector is their weighted sum,
+re-normalised. Negative weights push results away from a direction ("not leather").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from PIL import Image
+
+from search.embeddings import ModelSpec, get_encoder
+from search.models import EmbeddingModel
+from search.selectors import (
+    CatalogFilters,
+    VectorHit,
+    active_embedding_model,
+    image_vectors,
+    products_nearest_by_image,
+)
+from shop.models import Product
+
+
+class SearchError(ValueError):
+    """A query that cannot be answered as asked; the message tells the user what to change."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: Literal["text", "image", "product"]
+    weight: float = 1.0
+    text: str = ""
+    image: Image.Image | None = None
+    product_id: int | None = None
+
+
+@dataclass
+class SearchRequest:
+    terms: list[Term]
+    filters: CatalogFilters = field(default_factory=CatalogFilters)
+    limit: int = 24
+    offset: int = 0
+    min_score: float | None = None
+    exclude_product_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    product: Product
+    score: float
+    rank: int
+    image_id: int | None
+
+    @property
+    def image(self):
+        """The product image that matched best (falls back to the primary image)."""
+        images = {img.id: img for img in self.product.images.all()}
+        return images.get(self.image_id) or self.product.primary_image
+
+
+@dataclass
+class SearchResponse:
+    hits: list[ProductHit]
+    model: EmbeddingModel
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return len(self.hits) == self.limit
+
+
+def _require_model() -> EmbeddingModel:
+    model = active_embedding_model()
+    if model is None:
+        raise SearchError(
+            "The search index is empty: no product has been embedded yet. Add products, "
+            "start a worker (see README) and try again.",
+            status=503,
+        )
+    return model
+
+
+def model_encoder(model: EmbeddingModel):
+    return get_encoder(ModelSpec(model.name, model.pretrained))
+
+
+def text_vector(model: EmbeddingModel, text: str) -> np.ndarray:
+    """A text's unit vector, cached in Redis per model (queries repeat a lot)."""
+    key = "qv:" + hashlib.sha256(f"{model.key}\0{text}".encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return np.frombuffer(cached, dtype=np.float32)
+    vector = model_encoder(model).embed_texts([text])[0]
+    cache.set(key, vector.astype(np.float32).tobytes(), settings.QUERY_CACHE_SECONDS)
+    return vector
+
+
+def image_vector(model: EmbeddingModel, image: Image.Image) -> np.ndarray:
+    return model_encoder(model).embed_images([image])[0]
+
+
+def product_vector(model: EmbeddingModel, product_id: int) -> np.ndarray:
+    """A product's look: the mean of its image vectors, re-normalised."""
+    if not Product.objects.filter(pk=product_id).exists():
+        raise SearchError(f"Product {product_id} does not exist.", status=404)
+    vectors = image_vectors(model=model, product_id=product_id)
+    if len(vectors) == 0:
+        raise SearchError(
+            f"Product {product_id} has no indexed image yet; try again once indexing has run.",
+            status=409,
+        )
+    return _unit(vectors.mean(axis=0))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-6:
+        raise SearchError(
+            "The weighted terms cancel each other out; change the weights."
+        )
+    return (vector / norm).astype(np.float32)
+
+
+def term_vector(model: EmbeddingModel, term: Term) -> np.ndarray:
+    if term.kind == "text":
+        return text_vector(model, term.text)
+    if term.kind == "image":
+        return image_vector(model, term.image)
+    return product_vector(model, term.product_id)
+
+
+def query_vector(model: EmbeddingModel, terms: list[Term]) -> np.ndarray:
+    if not terms:
+        raise SearchError("Give a text query, a photo or a product to search with.")
+    if not any(t.weight > 0 for t in terms):
+        raise SearchError("At least one term needs a positive weight.")
+    total = sum(t.weight * term_vector(model, t) for t in terms)
+    return _unit(total)
+
+
+def products_search(request: SearchRequest) -> SearchResponse:
+    model = _require_model()
+    vector = query_vector(model, request.terms)
+    exclude = set(request.exclude_product_ids)
+    exclude.update(t.product_id for t in request.terms if t.kind == "product")
+    raw = products_nearest_by_image(
+        model=model,
+        vector=vector,
+        filters=request.filters,
+        limit=request.limit,
+        offset=request.offset,
+        exclude_product_ids=tuple(sorted(exclude)),
+        min_similarity=request.min_score,
+    )
+    return SearchResponse(
+        _hydrate(raw, request.offset), model, request.limit, request.offset
+    )
+
+
+def _hydrate(raw: list[VectorHit], offset: int) -> list[ProductHit]:
+    products = Product.objects.with_images().in_bulk([h.product_id for h in raw])
+    return [
+        ProductHit(
+            products[h.product_id], round(h.similarity, 4), offset + i + 1, h.image_id
+        )
+        for i, h in enumerate(raw)
+        if h.product_id in products
+    ]

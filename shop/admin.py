@@ -1,0 +1,89 @@
+from django.contrib import admin
+from django.utils.html import format_html
+
+from search.services.indexing import (
+    embeddings_request,
+    image_embeddings_invalidate,
+    text_embeddings_invalidate,
+)
+from shop.models import Category, Product, ProductImage
+
+
+def _thumb(image: ProductImage | None, size: int = 64) -> str:
+    if not image or not image.image:
+        return "—"
+    return format_html(
+        '<img src="{}" style="max-height:{}px;max-width:{}px;object-fit:contain" alt="">',
+        image.image.url,
+        size,
+        size,
+    )
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    extra = 1
+    fields = ["thumbnail", "image", "alt_text", "position"]
+    readonly_fields = ["thumbnail"]
+
+    @admin.display(description="Preview")
+    def thumbnail(self, obj: ProductImage) -> str:
+        return _thumb(obj, 96)
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "title",
+        "category",
+        "colour",
+        "price",
+        "currency",
+        "in_stock",
+    ]
+    list_display_links = ["thumbnail", "title"]
+    list_filter = ["category", "in_stock", "colour"]
+    search_fields = ["title", "description"]
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [ProductImageInline]
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj: Product) -> str:
+        return _thumb(obj.primary_image)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("images")
+            .select_related("category")
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            embeddings_request(product_ids=[obj.pk])
+        elif {"title", "description"} & set(form.changed_data):
+            text_embeddings_invalidate(product_ids=[obj.pk])
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save()
+        new_ids, changed_ids = [], []
+        for inline_form in formset.forms:
+            obj = inline_form.instance
+            if obj.pk is None or obj not in instances:
+                continue
+            if inline_form in formset.extra_forms or not inline_form.initial:
+                new_ids.append(obj.pk)
+            elif "image" in inline_form.changed_data:
+                changed_ids.append(obj.pk)
+        if changed_ids:
+            image_embeddings_invalidate(image_ids=changed_ids)
+        embeddings_request(image_ids=new_ids)
