@@ -110,7 +110,9 @@ def start_postgres(data_dir: Path, port: int) -> str:
             stdout=subprocess.DEVNULL,
         )
     log = data_dir / "server.log"
-    opts = f"-p {port} -h 127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=200"
+    opts = (
+        f"-p {port} -h 127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=200"
+    )
     subprocess.run(
         _as_pg_user(
             [
@@ -169,9 +171,7 @@ def _create_database(bin_dir: Path, port: int, name: str) -> None:
 def stop_postgres(data_dir: Path) -> None:
     if (data_dir / "postmaster.pid").exists():
         subprocess.run(
-            _as_pg_user(
-                [str(_pg_bin() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]
-            ),
+            _as_pg_user([str(_pg_bin() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "stop"]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
@@ -254,11 +254,7 @@ def start_local(base_dir: Path) -> Services:
     data.mkdir(exist_ok=True)
     os.chmod(data, 0o755)
     state = read_state(base_dir)
-    if (
-        state
-        and _alive(state.redis_pid)
-        and (Path(state.pg_data) / "postmaster.pid").exists()
-    ):
+    if state and _alive(state.redis_pid) and (Path(state.pg_data) / "postmaster.pid").exists():
         return state
     pg_dir = data / "postgres"
     stop_postgres(pg_dir)

@@ -78,18 +78,14 @@ def normalise_mode(image: Image.Image) -> Image.Image:
 
         arr = np.asarray(image, dtype=np.float32)
         hi = float(arr.max()) or 1.0
-        return Image.fromarray(
-            (arr * (255.0 / max(hi, 255.0))).clip(0, 255).astype("uint8"), "L"
-        )
+        return Image.fromarray((arr * (255.0 / max(hi, 255.0))).clip(0, 255).astype("uint8"), "L")
     return image.convert("RGB")
 
 
 def decode_data_url(value: str) -> bytes:
     match = _DATA_URL.match(value.strip())
     if not match:
-        raise InvalidImage(
-            "The image must be a base64 data URL like 'data:image/jpeg;base64,...'."
-        )
+        raise InvalidImage("The image must be a base64 data URL like 'data:image/jpeg;base64,...'.")
     try:
         return base64.b64decode(match.group("data"), validate=True)
     except (binascii.Error, ValueError):

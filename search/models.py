@@ -36,9 +36,7 @@ class EmbeddingModel(models.Model):
 class ImageEmbedding(models.Model):
     # Dimension-free column: models of 512, 768, 1024 dims live side by side; each model
     # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.services.indexes).
-    image = models.ForeignKey(
-        ProductImage, on_delete=models.CASCADE, related_name="embeddings"
-    )
+    image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="image_embeddings"
     )
@@ -56,9 +54,7 @@ class ImageEmbedding(models.Model):
 class TextEmbedding(models.Model):
     """Embedding of a product's title + description, for image -> description matching."""
 
-    product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, related_name="text_embeddings"
-    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="text_embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="text_embeddings"
     )

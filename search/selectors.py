@@ -27,9 +27,7 @@ def image_ids_pending(*, model: EmbeddingModel, limit: int | None = None) -> lis
     return list(qs[:limit] if limit else qs)
 
 
-def product_ids_text_pending(
-    *, model: EmbeddingModel, limit: int | None = None
-) -> list[int]:
+def product_ids_text_pending(*, model: EmbeddingModel, limit: int | None = None) -> list[int]:
     qs = (
         Product.objects.exclude(text_embeddings__model=model)
         .order_by("id")
@@ -49,9 +47,7 @@ class CatalogFilters:
     def sql(self) -> tuple[str, list]:
         clauses, params = [], []
         if self.category_slug:
-            clauses.append(
-                "p.category_id = (SELECT id FROM shop_category WHERE slug = %s)"
-            )
+            clauses.append("p.category_id = (SELECT id FROM shop_category WHERE slug = %s)")
             params.append(self.category_slug)
         if self.min_price is not None:
             clauses.append("p.price >= %s")
@@ -86,6 +82,37 @@ def _set_search_params(cur) -> None:
     cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
 
 
+def nearest_images_sql(
+    *,
+    model: EmbeddingModel,
+    vector: np.ndarray,
+    filters: CatalogFilters,
+    exclude_product_ids: tuple[int, ...] = (),
+) -> tuple[str, list]:
+    """Image hits nearest to ``vector`` (SQL + params, ending in a LIMIT placeholder).
+
+    ORDER BY is the bare distance expression the partial HNSW index is built on, with no
+    tie-breaker column, or PostgreSQL would sort instead of walking the index.
+    """
+    dim = int(model.dim)
+    where, params = filters.sql()
+    if exclude_product_ids:
+        where += " AND NOT (p.id = ANY(%s))"
+        params.append(list(exclude_product_ids))
+    qvec = _vector_literal(vector)
+    sql = f"""
+        SELECT i.product_id, e.image_id,
+               e.embedding::vector({dim}) <=> %s::vector({dim}) AS distance
+        FROM search_imageembedding e
+        JOIN shop_productimage i ON i.id = e.image_id
+        JOIN shop_product p ON p.id = i.product_id
+        WHERE e.model_id = {int(model.pk)}{where}
+        ORDER BY e.embedding::vector({dim}) <=> %s::vector({dim})
+        LIMIT %s
+    """
+    return sql, [qvec, *params, qvec]
+
+
 def products_nearest_by_image(
     *,
     model: EmbeddingModel,
@@ -100,30 +127,17 @@ def products_nearest_by_image(
 
     Ties are broken by product id, so paging is stable.
     """
-    dim = int(model.dim)
-    where, params = filters.sql()
-    if exclude_product_ids:
-        where += " AND NOT (p.id = ANY(%s))"
-        params.append(list(exclude_product_ids))
     wanted = offset + limit
-    qvec = _vector_literal(vector)
-    sql = f"""
-        SELECT i.product_id, e.image_id,
-               e.embedding::vector({dim}) <=> %s::vector({dim}) AS distance
-        FROM search_imageembedding e
-        JOIN shop_productimage i ON i.id = e.image_id
-        JOIN shop_product p ON p.id = i.product_id
-        WHERE e.model_id = {int(model.pk)}{where}
-        ORDER BY e.embedding::vector({dim}) <=> %s::vector({dim})
-        LIMIT %s
-    """
+    sql, params = nearest_images_sql(
+        model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
+    )
     # Several images per product: over-fetch image hits and keep each product's best;
     # widen the window while a page is short and the index may still hold more.
     candidates = max(wanted * 3, 40)
     while True:
         with transaction.atomic(), connection.cursor() as cur:
             _set_search_params(cur)
-            cur.execute(sql, [qvec, *params, qvec, candidates])
+            cur.execute(sql, [*params, candidates])
             rows = cur.fetchall()
         best: dict[int, tuple[int, float]] = {}
         for product_id, image_id, distance in rows:
@@ -169,7 +183,7 @@ def products_nearest_by_text(
 def image_vectors(*, model: EmbeddingModel, product_id: int) -> np.ndarray:
     from search.models import ImageEmbedding
 
-    rows = ImageEmbedding.objects.filter(
-        model=model, image__product_id=product_id
-    ).values_list("embedding", flat=True)
+    rows = ImageEmbedding.objects.filter(model=model, image__product_id=product_id).values_list(
+        "embedding", flat=True
+    )
     return np.array([np.asarray(v, dtype=np.float32) for v in rows])

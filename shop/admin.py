@@ -59,12 +59,7 @@ class ProductAdmin(admin.ModelAdmin):
         return _thumb(obj.primary_image)
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .prefetch_related("images")
-            .select_related("category")
-        )
+        return super().get_queryset(request).prefetch_related("images").select_related("category")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -33,9 +33,7 @@ class Product(models.Model):
         max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal(0))]
     )
     currency = models.CharField(max_length=3, default="EUR")
-    category = models.ForeignKey(
-        Category, on_delete=models.PROTECT, related_name="products"
-    )
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     colour = models.CharField(max_length=40, blank=True, db_index=True)
     attributes = models.JSONField(default=dict, blank=True)
     in_stock = models.BooleanField(default=True, db_index=True)
@@ -69,9 +67,7 @@ def product_image_path(instance: "ProductImage", filename: str) -> str:
 
 
 class ProductImage(models.Model):
-    product = models.ForeignKey(
-        Product, on_delete=models.CASCADE, related_name="images"
-    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(
         upload_to=product_image_path, width_field="width", height_field="height"
     )

@@ -16,9 +16,7 @@ from shop.models import Category, Product, ProductImage
 
 
 def category_get_or_create(*, name: str) -> Category:
-    category, _ = Category.objects.get_or_create(
-        slug=slugify(name), defaults={"name": name}
-    )
+    category, _ = Category.objects.get_or_create(slug=slugify(name), defaults={"name": name})
     return category
 
 
@@ -57,9 +55,7 @@ def product_create(
         in_stock=in_stock,
     )
     for position, (name, fileobj) in enumerate(images):
-        product_image_add(
-            product=product, name=name, fileobj=fileobj, position=position
-        )
+        product_image_add(product=product, name=name, fileobj=fileobj, position=position)
     embeddings_request(product_ids=[product.pk])
     return product
 

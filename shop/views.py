@@ -7,9 +7,7 @@ from shop.selectors import category_list, product_list
 
 def product_list_view(request):
     category = request.GET.get("category") or None
-    page = Paginator(product_list(category_slug=category), 24).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(product_list(category_slug=category), 24).get_page(request.GET.get("page"))
     return render(
         request,
         "shop/product_list.html",

@@ -10,9 +10,7 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me")
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"]
-)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,9 +58,7 @@ TEMPLATES = [
 
 # DATABASE_URL / REDIS_URL: set by docker-compose or production. On a bare machine the
 # run command and the test settings start embedded services and set them (config.devservices).
-DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")
-}
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -151,9 +147,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 24,
-    "DEFAULT_THROTTLE_RATES": {
-        "search": env("SEARCH_THROTTLE_RATE", default="120/min")
-    },
+    "DEFAULT_THROTTLE_RATES": {"search": env("SEARCH_THROTTLE_RATE", default="120/min")},
     "EXCEPTION_HANDLER": "search.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -166,7 +160,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # open_clip logs every load step on the root logger at INFO: keep the root at WARNING.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {
+            "handlers": ["console"],
+            "level": env("LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        }
+        for name in ("search", "shop", "celery")
+    },
 }
 SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024

@@ -17,11 +17,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data
-        message = (
-            detail.get("detail")
-            if isinstance(detail, dict) and "detail" in detail
-            else None
-        )
+        message = detail.get("detail") if isinstance(detail, dict) and "detail" in detail else None
         if message is None:
             message = "Invalid request: " + _flatten(detail)
         response.data = {"error": str(message), "detail": detail}

@@ -15,24 +15,18 @@ class FiltersSerializer(serializers.Serializer):
     in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
     colour = serializers.CharField(required=False, max_length=40)
     limit = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(
-        required=False, min_value=0, max_value=10_000, default=0
-    )
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
     min_score = serializers.FloatField(required=False, min_value=-1.0, max_value=1.0)
 
     def validate_category(self, value: str) -> str:
         if not Category.objects.filter(slug=value).exists():
             known = ", ".join(Category.objects.values_list("slug", flat=True)[:50])
-            raise serializers.ValidationError(
-                f"Unknown category '{value}'. Known: {known}."
-            )
+            raise serializers.ValidationError(f"Unknown category '{value}'. Known: {known}.")
         return value
 
     def validate_limit(self, value: int) -> int:
         if value > settings.SEARCH_MAX_LIMIT:
-            raise serializers.ValidationError(
-                f"limit must be at most {settings.SEARCH_MAX_LIMIT}."
-            )
+            raise serializers.ValidationError(f"limit must be at most {settings.SEARCH_MAX_LIMIT}.")
         return value
 
     def validate(self, attrs):
@@ -43,18 +37,14 @@ class FiltersSerializer(serializers.Serializer):
 
 
 class TextSearchInputSerializer(FiltersSerializer):
-    q = serializers.CharField(
-        max_length=1000, trim_whitespace=True, help_text="What to look for"
-    )
+    q = serializers.CharField(max_length=1000, trim_whitespace=True, help_text="What to look for")
 
 
 class ProductCardSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="product.id")
     title = serializers.CharField(source="product.title")
     slug = serializers.CharField(source="product.slug")
-    price = serializers.DecimalField(
-        source="product.price", max_digits=10, decimal_places=2
-    )
+    price = serializers.DecimalField(source="product.price", max_digits=10, decimal_places=2)
     currency = serializers.CharField(source="product.currency")
     category = serializers.CharField(source="product.category.slug")
     colour = serializers.CharField(source="product.colour")

@@ -50,9 +50,5 @@ class TextSearchApi(SearchAPIView):
         params = TextSearchInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        result = products_search(
-            search_request_from(data, [Term(kind="text", text=data["q"])])
-        )
-        return Response(
-            SearchOutputSerializer(result, context={"request": request}).data
-        )
+        result = products_search(search_request_from(data, [Term(kind="text", text=data["q"])]))
+        return Response(SearchOutputSerializer(result, context={"request": request}).data)

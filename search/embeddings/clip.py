@@ -61,9 +61,7 @@ class ModelSpec:
 
     @property
     def is_local_dir(self) -> bool:
-        return self.pretrained.startswith(_LOCAL_DIR) or self.name.startswith(
-            _LOCAL_DIR
-        )
+        return self.pretrained.startswith(_LOCAL_DIR) or self.name.startswith(_LOCAL_DIR)
 
     @property
     def key(self) -> str:
@@ -144,9 +142,7 @@ class ClipEncoder:
                 cache_dir=cache_dir,
             )
             self.tokenizer = open_clip.get_tokenizer(model_name)
-        except (
-            Exception
-        ) as exc:  # open_clip raises bare RuntimeError/ValueError/OSError
+        except Exception as exc:  # open_clip raises bare RuntimeError/ValueError/OSError
             raise ModelLoadError(
                 f"Could not load CLIP model {spec.name!r} with weights {spec.pretrained!r}: {exc}. "
                 "If this machine is offline, download the weights elsewhere and point "
@@ -199,9 +195,7 @@ class ClipEncoder:
         torch, _ = _torch()
         out = []
         for i in range(0, len(texts), self.batch_size):
-            tokens = self.tokenizer(list(texts[i : i + self.batch_size])).to(
-                self.device
-            )
+            tokens = self.tokenizer(list(texts[i : i + self.batch_size])).to(self.device)
             with self._lock, torch.inference_mode():
                 out.append(_normalise(self.model.encode_text(tokens)))
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

@@ -25,9 +25,7 @@ from shop.models import Product, ProductImage
 log = logging.getLogger(__name__)
 
 
-def embeddings_request(
-    *, image_ids: Iterable[int] = (), product_ids: Iterable[int] = ()
-) -> None:
+def embeddings_request(*, image_ids: Iterable[int] = (), product_ids: Iterable[int] = ()) -> None:
     """Queue embedding work once the current transaction commits.
 
     A rolled-back save schedules nothing; a broker that is down loses nothing either, because
@@ -48,9 +46,7 @@ def _enqueue(image_ids: list[int], product_ids: list[int]) -> None:
         for i in range(0, len(product_ids), batch):
             tasks.embed_product_texts.delay(product_ids[i : i + batch])
     except Exception as exc:  # kombu raises many types when Redis is unreachable
-        log.warning(
-            "broker unavailable, %s images left for the sweep: %s", len(image_ids), exc
-        )
+        log.warning("broker unavailable, %s images left for the sweep: %s", len(image_ids), exc)
 
 
 def image_embeddings_invalidate(*, image_ids: Sequence[int]) -> None:
@@ -69,15 +65,11 @@ def _load(image: ProductImage):
         with default_storage.open(image.image.name, "rb") as f:
             return open_image(f.read())
     except (InvalidImage, OSError) as exc:
-        log.error(
-            "image %s (%s) cannot be embedded: %s", image.pk, image.image.name, exc
-        )
+        log.error("image %s (%s) cannot be embedded: %s", image.pk, image.image.name, exc)
         return None
 
 
-def images_embed(
-    *, image_ids: Sequence[int], encoder: ClipEncoder | None = None
-) -> int:
+def images_embed(*, image_ids: Sequence[int], encoder: ClipEncoder | None = None) -> int:
     """Embed the given images with ``encoder`` (default: configured model); returns count written.
 
     Idempotent: an image that already has a vector from this model is skipped, and the write
@@ -90,11 +82,7 @@ def images_embed(
             "image_id", flat=True
         )
     )
-    images = list(
-        ProductImage.objects.filter(id__in=image_ids)
-        .exclude(id__in=done)
-        .order_by("id")
-    )
+    images = list(ProductImage.objects.filter(id__in=image_ids).exclude(id__in=done).order_by("id"))
     if not images:
         return 0
     written = 0
@@ -102,8 +90,7 @@ def images_embed(
         # Decoding + preprocessing run in threads (PIL releases the GIL), so batches are
         # ready when the model asks for them.
         chunks = [
-            images[i : i + encoder.batch_size]
-            for i in range(0, len(images), encoder.batch_size)
+            images[i : i + encoder.batch_size] for i in range(0, len(images), encoder.batch_size)
         ]
         prepared = pool.map(lambda chunk: _prepare(encoder, chunk), chunks)
         for chunk, pixels in prepared:
@@ -123,12 +110,9 @@ def _prepare(encoder: ClipEncoder, chunk: list[ProductImage]):
     return [img for img, _ in ok], encoder.preprocess_images([pil for _, pil in ok])
 
 
-def _write_image_vectors(
-    model: EmbeddingModel, images: list[ProductImage], vectors
-) -> int:
+def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:
     rows = [
-        ImageEmbedding(image=img, model=model, embedding=vec)
-        for img, vec in zip(images, vectors)
+        ImageEmbedding(image=img, model=model, embedding=vec) for img, vec in zip(images, vectors)
     ]
     ImageEmbedding.objects.bulk_create(
         rows,
@@ -143,17 +127,15 @@ def text_source(product: Product) -> str:
     return product.embedding_text
 
 
-def product_texts_embed(
-    *, product_ids: Sequence[int], encoder: ClipEncoder | None = None
-) -> int:
+def product_texts_embed(*, product_ids: Sequence[int], encoder: ClipEncoder | None = None) -> int:
     encoder = encoder or get_encoder(configured_spec())
     model = embedding_model_for(encoder)
     products = list(Product.objects.filter(id__in=product_ids).order_by("id"))
     todo = []
     current = dict(
-        TextEmbedding.objects.filter(
-            model=model, product_id__in=product_ids
-        ).values_list("product_id", "source_hash")
+        TextEmbedding.objects.filter(model=model, product_id__in=product_ids).values_list(
+            "product_id", "source_hash"
+        )
     )
     for product in products:
         digest = hashlib.sha256(text_source(product).encode()).hexdigest()

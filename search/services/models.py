@@ -58,6 +58,8 @@ def hnsw_indexes_ensure(model: EmbeddingModel) -> None:
     switch; a partial index per model keeps each model's graph separate and small.
     """
     with connection.cursor() as cur:
+        # Deferred FK checks from rows inserted earlier in this transaction block DDL.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table in ("search_imageembedding", "search_textembedding"):
             cur.execute(
                 f"CREATE INDEX IF NOT EXISTS {table}_hnsw_{model.pk} ON {table} "
@@ -69,9 +71,7 @@ def hnsw_indexes_ensure(model: EmbeddingModel) -> None:
 
 def embedding_model_activate(model: EmbeddingModel) -> None:
     with transaction.atomic():
-        EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(
-            is_active=False
-        )
+        EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(
             is_active=True, activated_at=timezone.now()
         )

@@ -127,9 +127,7 @@ def product_vector(model: EmbeddingModel, product_id: int) -> np.ndarray:
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     if norm < 1e-6:
-        raise SearchError(
-            "The weighted terms cancel each other out; change the weights."
-        )
+        raise SearchError("The weighted terms cancel each other out; change the weights.")
     return (vector / norm).astype(np.float32)
 
 
@@ -164,17 +162,13 @@ def products_search(request: SearchRequest) -> SearchResponse:
         exclude_product_ids=tuple(sorted(exclude)),
         min_similarity=request.min_score,
     )
-    return SearchResponse(
-        _hydrate(raw, request.offset), model, request.limit, request.offset
-    )
+    return SearchResponse(_hydrate(raw, request.offset), model, request.limit, request.offset)
 
 
 def _hydrate(raw: list[VectorHit], offset: int) -> list[ProductHit]:
     products = Product.objects.with_images().in_bulk([h.product_id for h in raw])
     return [
-        ProductHit(
-            products[h.product_id], round(h.similarity, 4), offset + i + 1, h.image_id
-        )
+        ProductHit(products[h.product_id], round(h.similarity, 4), offset + i + 1, h.image_id)
         for i, h in enumerate(raw)
         if h.product_id in products
     ]

@@ -26,13 +26,9 @@ def demo_catalog_build(
     images, labels = load_split(split)
     items = sample_items(labels, count, seed)
     rng = np.random.default_rng(seed + 1)
-    categories = {
-        slug: services.category_get_or_create(name=name) for name, _, slug in CATEGORIES
-    }
+    categories = {slug: services.category_get_or_create(name=name) for name, _, slug in CATEGORIES}
     existing = set(
-        Product.objects.filter(slug__startswith=f"{split}-").values_list(
-            "slug", flat=True
-        )
+        Product.objects.filter(slug__startswith=f"{split}-").values_list("slug", flat=True)
     )
     created = 0
     for item in items:

@@ -92,9 +92,7 @@ def _fetch(name: str, cache_dir: Path) -> Path:
     return target
 
 
-def load_split(
-    split: str, cache_dir: Path | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def load_split(split: str, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 [N,28,28], labels uint8 [N]) for split 'train' (60k) or 't10k' (10k)."""
     cache_dir = cache_dir or Path.home() / ".cache" / "fashion-mnist"
     with gzip.open(_fetch(f"{split}-images-idx3-ubyte.gz", cache_dir)) as f:
@@ -125,9 +123,7 @@ def sample_items(
     """``count`` items balanced over categories, each with a seeded palette colour."""
     rng = np.random.default_rng(seed)
     colours = colours or list(PALETTE)
-    per_class = [
-        rng.permutation(np.flatnonzero(labels == c)) for c in range(len(CATEGORIES))
-    ]
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in range(len(CATEGORIES))]
     items = []
     for i in range(count):
         label = i % len(CATEGORIES)

@@ -1,0 +1,114 @@
+"""Indexing: after-commit scheduling, batched embedding, idempotency, model identity, sweep."""
+
+import numpy as np
+import pytest
+from django.db import transaction
+
+from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
+from search.selectors import image_ids_pending
+from search.services import indexing
+from search.services.models import configured_embedding_model
+from shop.models import ProductImage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_images_are_pending_until_embedded(make_product):
+    product = make_product("Red thing", colours=[(220, 20, 20), (20, 20, 220)])
+    model = configured_embedding_model()
+    ids = list(product.images.values_list("id", flat=True))
+    assert image_ids_pending(model=model) == ids
+
+    assert indexing.images_embed(image_ids=ids) == 2
+    assert image_ids_pending(model=model) == []
+    vectors = np.array([np.asarray(e.embedding) for e in ImageEmbedding.objects.all()])
+    assert vectors.shape == (2, model.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_embedding_twice_writes_nothing_new(make_product):
+    product = make_product(colours=[(1, 2, 3)])
+    ids = list(product.images.values_list("id", flat=True))
+    indexing.images_embed(image_ids=ids)
+    first = [(pk, v.tolist()) for pk, v in ImageEmbedding.objects.values_list("id", "embedding")]
+    assert indexing.images_embed(image_ids=ids) == 0
+    again = [(pk, v.tolist()) for pk, v in ImageEmbedding.objects.values_list("id", "embedding")]
+    assert again == first
+
+
+def test_vectors_carry_the_identity_of_their_model(make_product, settings, tmp_path):
+    from tests.conftest import _save_random_tiny
+
+    product = make_product(colours=[(1, 2, 3)])
+    ids = list(product.images.values_list("id", flat=True))
+    indexing.images_embed(image_ids=ids)
+    other = tmp_path / "other"
+    _save_random_tiny(other)
+    # Same config, different weights file content -> a different model identity.
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(other / "open_clip_model.safetensors")
+    weights["logit_scale"] = weights["logit_scale"] + 1
+    save_file(weights, other / "open_clip_model.safetensors")
+    settings.CLIP_PRETRAINED = f"local-dir:{other}"
+    indexing.images_embed(image_ids=ids)
+    assert EmbeddingModel.objects.count() == 2
+    assert ImageEmbedding.objects.count() == 2
+    assert set(ImageEmbedding.objects.values_list("model__key", flat=True)) == set(
+        EmbeddingModel.objects.values_list("key", flat=True)
+    )
+
+
+def test_product_text_is_embedded_and_refreshed_on_change(make_product):
+    product = make_product("Blue coat", description="Warm wool coat")
+    indexing.product_texts_embed(product_ids=[product.pk])
+    first = TextEmbedding.objects.get(product=product)
+    product.description = "Light summer coat"
+    product.save()
+    assert indexing.product_texts_embed(product_ids=[product.pk]) == 1
+    second = TextEmbedding.objects.get(product=product)
+    assert first.source_hash != second.source_hash
+    assert TextEmbedding.objects.count() == 1
+
+
+def test_rolled_back_save_schedules_nothing(make_product, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        try:
+            with transaction.atomic():
+                make_product("Ghost")
+                raise RuntimeError("rollback")
+        except RuntimeError:
+            pass
+    assert callbacks == []
+    assert not ProductImage.objects.exists()
+
+
+def test_save_succeeds_when_broker_is_down_and_sweep_picks_it_up(
+    make_product, settings, django_capture_on_commit_callbacks
+):
+    from config.celery_app import app
+
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            product = make_product("Saved anyway")
+    finally:
+        app.conf.broker_url = settings.CELERY_BROKER_URL
+    assert product.pk and product.images.count() == 1
+    model = configured_embedding_model()
+    assert len(image_ids_pending(model=model)) == 1
+
+    summary = indexing.pending_sweep(enqueue=False)
+    assert summary["images"] == 1
+    assert image_ids_pending(model=model) == []
+
+
+def test_unreadable_image_file_does_not_block_the_batch(make_product):
+    good = make_product("Good", colours=[(10, 200, 10)])
+    bad = make_product("Bad", colours=[(10, 10, 200)])
+    bad_image = bad.images.get()
+    with open(bad_image.image.path, "wb") as f:
+        f.write(b"not an image")
+    ids = list(ProductImage.objects.values_list("id", flat=True))
+    assert indexing.images_embed(image_ids=ids) == 1
+    assert ImageEmbedding.objects.get().image.product == good

@@ -1,0 +1,158 @@
+"""Vector queries on vectors whose right answer is known (no model involved)."""
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from search.models import EmbeddingModel, ImageEmbedding
+from search.selectors import CatalogFilters, nearest_images_sql, products_nearest_by_image
+from search.services.models import hnsw_indexes_ensure
+from shop.models import Category, Product, ProductImage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DIM = 16
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def model():
+    m = EmbeddingModel.objects.create(key="synthetic", name="synthetic", dim=DIM, is_active=True)
+    hnsw_indexes_ensure(m)
+    return m
+
+
+def add(model, title, vectors, *, category="tops", price="10", in_stock=True):
+    cat, _ = Category.objects.get_or_create(slug=category, defaults={"name": category})
+    p = Product.objects.create(
+        title=title,
+        slug=f"{title}-{Product.objects.count()}",
+        price=Decimal(price),
+        category=cat,
+        in_stock=in_stock,
+    )
+    for pos, v in enumerate(vectors):
+        img = ProductImage.objects.create(
+            product=p, image=f"x/{title}-{pos}.png", position=pos, width=1, height=1
+        )
+        ImageEmbedding.objects.create(image=img, model=model, embedding=unit(v))
+    return p
+
+
+def basis(i, noise=0.0, rng=None):
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i] = 1
+    if noise:
+        v += rng.normal(0, noise, DIM).astype(np.float32)
+    return v
+
+
+def test_product_ranks_by_its_best_image_and_appears_once(model):
+    a = add(model, "a", [basis(0), basis(1)])
+    b = add(model, "b", [basis(1) + 0.3 * basis(2)])
+    c = add(model, "c", [basis(2)])
+    hits = products_nearest_by_image(
+        model=model, vector=unit(basis(1)), filters=CatalogFilters(), limit=10
+    )
+    assert [h.product_id for h in hits] == [a.pk, b.pk, c.pk]
+    assert hits[0].image_id == a.images.get(position=1).pk
+    assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_filters_still_fill_the_page(model):
+    rng = np.random.default_rng(0)
+    # 300 near-duplicates of the query that the filter excludes, 30 further away it keeps.
+    for i in range(300):
+        add(model, f"near{i}", [basis(0, 0.05, rng)], category="shoes")
+    kept = [add(model, f"far{i}", [basis(0, 0.6, rng)], category="bags") for i in range(30)]
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    hits = products_nearest_by_image(
+        model=model, vector=unit(basis(0)), filters=CatalogFilters(category_slug="bags"), limit=20
+    )
+    assert len(hits) == 20
+    assert {h.product_id for h in hits} <= {p.pk for p in kept}
+
+
+def test_price_and_stock_filters(model):
+    cheap = add(model, "cheap", [basis(0)], price="5")
+    add(model, "dear", [basis(0)], price="500")
+    add(model, "gone", [basis(0)], price="6", in_stock=False)
+    hits = products_nearest_by_image(
+        model=model,
+        vector=unit(basis(0)),
+        filters=CatalogFilters(max_price=Decimal("100"), in_stock=True),
+        limit=10,
+    )
+    assert [h.product_id for h in hits] == [cheap.pk]
+
+
+def test_paging_is_stable_and_disjoint(model):
+    rng = np.random.default_rng(1)
+    for i in range(50):
+        add(model, f"p{i}", [basis(i % 3, 0.3, rng)])
+    q = unit(basis(0))
+    full = products_nearest_by_image(model=model, vector=q, filters=CatalogFilters(), limit=30)
+    pages = [
+        products_nearest_by_image(
+            model=model, vector=q, filters=CatalogFilters(), limit=10, offset=o
+        )
+        for o in (0, 10, 20)
+    ]
+    assert [h.product_id for page in pages for h in page] == [h.product_id for h in full]
+    sims = [h.similarity for h in full]
+    assert sims == sorted(sims, reverse=True)
+
+
+def test_min_score_and_exclusion(model):
+    a = add(model, "a", [basis(0)])
+    b = add(model, "b", [basis(0) + 0.2 * basis(1)])
+    add(model, "c", [basis(5)])
+    hits = products_nearest_by_image(
+        model=model,
+        vector=unit(basis(0)),
+        filters=CatalogFilters(),
+        limit=10,
+        min_similarity=0.5,
+        exclude_product_ids=(a.pk,),
+    )
+    assert [h.product_id for h in hits] == [b.pk]
+
+
+def test_vectors_of_another_model_are_never_compared(model):
+    other = EmbeddingModel.objects.create(key="other", name="other", dim=DIM)
+    hnsw_indexes_ensure(other)
+    mine = add(model, "mine", [basis(3)])
+    theirs = add(EmbeddingModel.objects.get(pk=other.pk), "theirs", [basis(0)])
+    hits = products_nearest_by_image(
+        model=model, vector=unit(basis(0)), filters=CatalogFilters(), limit=10
+    )
+    assert [h.product_id for h in hits] == [mine.pk]
+    assert theirs.pk not in [h.product_id for h in hits]
+
+
+def test_search_query_uses_the_hnsw_index(model):
+    rng = np.random.default_rng(2)
+    cat = Category.objects.create(slug="bulk", name="bulk")
+    products = Product.objects.bulk_create(
+        [Product(title=f"b{i}", slug=f"b{i}", price=1, category=cat) for i in range(2000)]
+    )
+    images = ProductImage.objects.bulk_create(
+        [ProductImage(product=p, image=f"x/{p.pk}.png", width=1, height=1) for p in products]
+    )
+    ImageEmbedding.objects.bulk_create(
+        [ImageEmbedding(image=i, model=model, embedding=unit(rng.normal(size=DIM))) for i in images]
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+        sql, params = nearest_images_sql(
+            model=model, vector=unit(basis(0)), filters=CatalogFilters()
+        )
+        cur.execute("EXPLAIN " + sql, [*params, 24])
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    assert f"search_imageembedding_hnsw_{model.pk}" in plan, plan
