@@ -68,3 +68,6 @@ class TextEmbedding(models.Model):
                 fields=["product", "model"], name="one_vector_per_product_and_model"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} / model {self.model_id}"

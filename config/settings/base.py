@@ -168,7 +168,7 @@ LOGGING = {
             "level": env("LOG_LEVEL", default="INFO"),
             "propagate": False,
         }
-        for name in ("search", "shop", "celery")
+        for name in ("search", "shop")
     },
 }
 SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

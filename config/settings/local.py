@@ -18,3 +18,8 @@ if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
         _redis = os.environ.get("REDIS_URL", _state.redis_url)
         CACHES["default"]["LOCATION"] = _redis
         CELERY_BROKER_URL = CELERY_RESULT_BACKEND = _redis
+
+# Static files straight from the apps (no collectstatic needed outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

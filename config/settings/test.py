@@ -22,3 +22,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}
 TEST_MODEL_DIR = BASE_DIR / "tests" / ".models"
 SERVE_MEDIA = True
+
+# Static files straight from the apps (no collectstatic needed outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -37,7 +37,7 @@ class FiltersSerializer(serializers.Serializer):
 
 
 class TextSearchInputSerializer(FiltersSerializer):
-    q = serializers.CharField(max_length=1000, trim_whitespace=True, help_text="What to look for")
+    q = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="What to look for")
 
 
 class ProductCardSerializer(serializers.Serializer):

@@ -33,10 +33,10 @@ def embeddings_request(*, image_ids: Iterable[int] = (), product_ids: Iterable[i
     """
     image_ids, product_ids = sorted(set(image_ids)), sorted(set(product_ids))
     if image_ids or product_ids:
-        transaction.on_commit(lambda: _enqueue(image_ids, product_ids))
+        transaction.on_commit(lambda: embeddings_enqueue(image_ids, product_ids))
 
 
-def _enqueue(image_ids: list[int], product_ids: list[int]) -> None:
+def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
     from search import tasks
 
     batch = settings.CLIP_BATCH_SIZE
@@ -112,7 +112,7 @@ def _prepare(encoder: ClipEncoder, chunk: list[ProductImage]):
 
 def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:
     rows = [
-        ImageEmbedding(image=img, model=model, embedding=vec) for img, vec in zip(images, vectors)
+        ImageEmbedding(image=img, model=model, embedding=vec) for img, vec in zip(images, vectors, strict=True)
     ]
     ImageEmbedding.objects.bulk_create(
         rows,
@@ -147,7 +147,7 @@ def product_texts_embed(*, product_ids: Sequence[int], encoder: ClipEncoder | No
     TextEmbedding.objects.bulk_create(
         [
             TextEmbedding(product=p, model=model, embedding=v, source_hash=d)
-            for (p, d), v in zip(todo, vectors)
+            for (p, d), v in zip(todo, vectors, strict=True)
         ],
         update_conflicts=True,
         unique_fields=["product", "model"],
@@ -163,7 +163,7 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
     image_ids = image_ids_pending(model=model, limit=limit)
     product_ids = product_ids_text_pending(model=model, limit=limit)
     if enqueue:
-        _enqueue(image_ids, product_ids)
+        embeddings_enqueue(image_ids, product_ids)
     else:
         images_embed(image_ids=image_ids)
         product_texts_embed(product_ids=product_ids)

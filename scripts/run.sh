@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Run the shop at http://127.0.0.1:${PORT:-8000}: installs, starts PostgreSQL+pgvector and
+# Redis (unless DATABASE_URL/REDIS_URL are set), migrates, seeds a demo catalog, indexes it,
+# starts a Celery worker (both queues, with the periodic sweep) and serves. Ctrl-C stops all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh run
+PY=.venv/bin/python
+export DJANGO_SETTINGS_MODULE=config.settings.local
+
+started_services=0
+if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
+  eval "$($PY -m config.devservices start)"
+  started_services=1
+fi
+
+DEMO_DIR="$PWD/search/embeddings/weights/shop-clip-demo"
+if [ -z "${CLIP_MODEL:-}${CLIP_PRETRAINED:-}" ]; then
+  # Stock CLIP if its weights are already on this machine; otherwise the bundled demo model.
+  if HF_HUB_OFFLINE=1 $PY manage.py clip_check >/dev/null 2>&1; then
+    echo "run: using ViT-B-32 (laion2b_s34b_b79k) from the local cache"
+  else
+    echo "run: pretrained CLIP weights not available offline; using the bundled demo model"
+    export CLIP_MODEL=shop-clip-demo CLIP_PRETRAINED="local-dir:$DEMO_DIR"
+  fi
+fi
+$PY manage.py clip_check
+
+$PY manage.py migrate --noinput -v 0
+$PY manage.py seed_demo --if-empty --count "${DEMO_PRODUCTS:-300}"
+$PY manage.py index_catalog
+if ! $PY manage.py shell -c "from django.contrib.auth import get_user_model as g; raise SystemExit(g().objects.filter(username='admin').exists())"; then
+  :
+else
+  DJANGO_SUPERUSER_PASSWORD="${ADMIN_PASSWORD:-admin}" $PY manage.py createsuperuser --noinput --username admin --email admin@example.com
+  echo "run: admin user 'admin' / '${ADMIN_PASSWORD:-admin}' at /admin/"
+fi
+
+mkdir -p .data
+$PY -m celery -A config worker -B -Q default,embeddings --pool solo --loglevel INFO \
+  --schedule .data/celerybeat-schedule >.data/worker.log 2>&1 &
+worker_pid=$!
+cleanup() {
+  kill "$worker_pid" 2>/dev/null || true
+  wait "$worker_pid" 2>/dev/null || true
+  if [ "$started_services" = 1 ] && [ -z "${KEEP_SERVICES:-}" ]; then $PY -m config.devservices stop; fi
+}
+trap cleanup EXIT INT TERM
+echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:${PORT:-8000}"
+$PY manage.py runserver "127.0.0.1:${PORT:-8000}" --noreload
