@@ -35,7 +35,7 @@ class EmbeddingModel(models.Model):
 
 class ImageEmbedding(models.Model):
     # Dimension-free column: models of 512, 768, 1024 dims live side by side; each model
-    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.services.indexes).
+    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.services.models).
     image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="image_embeddings"
@@ -49,6 +49,9 @@ class ImageEmbedding(models.Model):
                 fields=["image", "model"], name="one_vector_per_image_and_model"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} / model {self.model_id}"
 
 
 class TextEmbedding(models.Model):
