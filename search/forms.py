@@ -1,4 +1,5 @@
-"""Turn request parameters (query string or JSON) into a SearchRequest: shared by HTML and API."""
+"""Validated request data -> SearchRequest. Shared by the HTML views and the API, so a page
+and an API call with the same parameters run the very same query."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from search.selectors import CatalogFilters
 from search.services.query import SearchRequest, Term
 
 
-def search_request_from(data: dict, terms: list[Term]) -> SearchRequest:
+def search_request_from(data: dict, terms: list[Term], **extra) -> SearchRequest:
     """``data`` is a validated FiltersSerializer payload."""
     return SearchRequest(
         terms=terms,
@@ -22,4 +23,38 @@ def search_request_from(data: dict, terms: list[Term]) -> SearchRequest:
         limit=data.get("limit") or settings.SEARCH_DEFAULT_LIMIT,
         offset=data.get("offset") or 0,
         min_score=data.get("min_score"),
+        **extra,
     )
+
+
+def text_terms(data: dict) -> list[Term]:
+    return [Term(kind="text", text=data["q"])]
+
+
+def image_terms(data: dict) -> list[Term]:
+    """Photo (or catalog product) plus optional modifier and negative, from ImageSearchInput."""
+    text = (data.get("text") or "").strip()
+    text_weight = data["text_weight"] if text else 0.0
+    if data.get("image") is not None:
+        terms = [Term(kind="image", image=data["image"], weight=1.0 - text_weight)]
+    else:
+        terms = [Term(kind="product", product_id=data["product"], weight=1.0 - text_weight)]
+    if text:
+        terms.append(Term(kind="text", text=text, weight=text_weight))
+    negative = (data.get("negative") or "").strip()
+    if negative and data["negative_weight"] > 0:
+        terms.append(Term(kind="text", text=negative, weight=-data["negative_weight"]))
+    return terms
+
+
+def similar_terms(product_id: int, data: dict) -> list[Term]:
+    return image_terms({**data, "product": product_id, "image": None, "negative": ""})
+
+
+def hybrid_terms(data: dict) -> list[Term]:
+    terms = [Term(kind="text", text=t, weight=w) for t, w in data["text"].items()]
+    terms += [Term(kind="image", image=i["image"], weight=i["weight"]) for i in data["images"]]
+    terms += [
+        Term(kind="product", product_id=p["product"], weight=p["weight"]) for p in data["products"]
+    ]
+    return terms

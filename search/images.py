@@ -92,3 +92,14 @@ def decode_data_url(value: str) -> bytes:
         raise InvalidImage(
             "The data URL's base64 payload is invalid. Encode the file again."
         ) from None
+
+
+def crop_fraction(image: Image.Image, box: tuple[float, float, float, float] | None) -> Image.Image:
+    """Crop to ``(x, y, w, h)`` given as fractions of the upright image (a shopper's selection)."""
+    if box is None:
+        return image
+    x, y, w, h = box
+    left, top = round(x * image.width), round(y * image.height)
+    right = max(left + 1, round((x + w) * image.width))
+    bottom = max(top + 1, round((y + h) * image.height))
+    return image.crop((left, top, min(right, image.width), min(bottom, image.height)))

@@ -187,3 +187,21 @@ def image_vectors(*, model: EmbeddingModel, product_id: int) -> np.ndarray:
         "embedding", flat=True
     )
     return np.array([np.asarray(v, dtype=np.float32) for v in rows])
+
+
+def index_stats() -> dict:
+    """What the search answers from and how complete it is."""
+    from search.models import ImageEmbedding, TextEmbedding
+
+    model = active_embedding_model()
+    images = ProductImage.objects.count()
+    embedded = ImageEmbedding.objects.filter(model=model).count() if model else 0
+    return {
+        "active_model": model.key if model else None,
+        "dimension": model.dim if model else None,
+        "products": Product.objects.count(),
+        "images": images,
+        "embedded_images": embedded,
+        "pending_images": images - embedded,
+        "embedded_texts": TextEmbedding.objects.filter(model=model).count() if model else 0,
+    }

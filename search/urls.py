@@ -5,4 +5,7 @@ from search import views
 app_name = "search"
 urlpatterns = [
     path("", views.search_view, name="search"),
+    path("photo/", views.photo_search_view, name="photo"),
+    path("describe/", views.describe_view, name="describe"),
+    path("similar/<slug:slug>/", views.similar_view, name="similar"),
 ]

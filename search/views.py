@@ -1,31 +1,130 @@
-from django.shortcuts import render
+"""HTML search pages. Same serializers and query service as the API (search.api)."""
 
-from search.api.serializers import TextSearchInputSerializer
+from __future__ import annotations
+
+import base64
+import io
+
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import APIException
+
+from search.api import serializers as s
 from search.embeddings import ModelLoadError
-from search.forms import search_request_from
-from search.services.query import SearchError, Term, products_search
+from search.forms import image_terms, search_request_from, similar_terms, text_terms
+from search.images import InvalidImage
+from search.services.describe import image_describe
+from search.services.query import SearchError, products_search
+from shop.models import Product
 from shop.selectors import category_list
 
 
-def search_view(request):
-    context = {
+def _form_data(request) -> dict:
+    data = {k: v for k, v in request.POST.items() if v != ""}
+    if "image" in request.FILES:
+        data["image"] = request.FILES["image"]
+    return data
+
+
+def _run(context: dict, serializer, action) -> int:
+    """Validate and run ``action(validated_data)``; put result or a readable error in context."""
+    try:
+        if not serializer.is_valid():
+            context["errors"] = serializer.errors
+            return 400
+        context["result"] = action(serializer.validated_data)
+        return 200
+    except (SearchError, InvalidImage) as exc:
+        context["error"] = str(exc)
+        return exc.status
+    except APIException as exc:
+        context["error"] = str(exc.detail)
+        return exc.status_code
+    except ModelLoadError as exc:
+        context["error"] = str(exc)
+        return 503
+
+
+def _thumbnail_data_url(image) -> str:
+    """The query photo shown back on the page, inline: it is never written to disk."""
+    thumb = image.convert("RGB")
+    thumb.thumbnail((320, 320))
+    buf = io.BytesIO()
+    thumb.save(buf, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _base_context(request, params) -> dict:
+    return {
         "categories": category_list(),
-        "q": request.GET.get("q", ""),
-        "params": request.GET,
+        "params": params,
+        "default_text_weight": s.DEFAULT_TEXT_WEIGHT,
+        "default_negative_weight": s.DEFAULT_NEGATIVE_WEIGHT,
     }
+
+
+def search_view(request):
+    context = _base_context(request, request.GET)
+    context["q"] = request.GET.get("q", "")
     status = 200
     if "q" in request.GET:
-        form = TextSearchInputSerializer(data=request.GET)
-        if not form.is_valid():
-            context["errors"] = form.errors
-            status = 400
-        else:
-            data = form.validated_data
-            try:
-                context["result"] = products_search(
-                    search_request_from(data, [Term(kind="text", text=data["q"])])
-                )
-            except (SearchError, ModelLoadError) as exc:
-                context["error"] = str(exc)
-                status = getattr(exc, "status", 503)
+        form = s.TextSearchInputSerializer(data=request.GET)
+        status = _run(
+            context, form, lambda d: products_search(search_request_from(d, text_terms(d)))
+        )
     return render(request, "search/search.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def photo_search_view(request):
+    context = _base_context(request, request.POST or request.GET)
+    status = 200
+    if request.method == "POST":
+        form = s.ImageSearchInputSerializer(data=_form_data(request))
+
+        def action(d):
+            context["query_image"] = _thumbnail_data_url(d["image"]) if d.get("image") else None
+            return products_search(search_request_from(d, image_terms(d)))
+
+        status = _run(context, form, action)
+    return render(request, "search/photo.html", context, status=status)
+
+
+def similar_view(request, slug: str):
+    """More like this, optionally 'but in red' (text + weight slider)."""
+    product = get_object_or_404(Product.objects.with_images(), slug=slug)
+    context = _base_context(request, request.GET)
+    context["product"] = product
+    form = s.SimilarInputSerializer(data=request.GET)
+    status = _run(
+        context,
+        form,
+        lambda d: products_search(search_request_from(d, similar_terms(product.pk, d))),
+    )
+    return render(request, "search/similar.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def describe_view(request):
+    context = _base_context(request, request.POST)
+    status = 200
+    if request.method == "POST":
+        form = s.DescribeInputSerializer(data=_form_data(request))
+
+        def action(d):
+            if d.get("image") is not None:
+                context["query_image"] = _thumbnail_data_url(d["image"])
+            return image_describe(image=d.get("image"), product_id=d.get("product"), top=d["top"])
+
+        status = _run(context, form, action)
+    return render(request, "search/describe.html", context, status=status)
+
+
+def more_like_this(product: Product, limit: int = 8):
+    """For the product page: similar products, or None while the product is not indexed."""
+    try:
+        return products_search(
+            search_request_from({"limit": limit}, similar_terms(product.pk, {"text_weight": 0}))
+        )
+    except (SearchError, ModelLoadError):
+        return None

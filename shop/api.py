@@ -1,5 +1,14 @@
-from rest_framework import generics, serializers
+"""Catalog API: public reads; writes need a staff user's token (Authorization: Token <key>)."""
 
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from search.images import open_image
+from shop import services
 from shop.models import Product, ProductImage
 from shop.selectors import product_list
 
@@ -35,13 +44,94 @@ class ProductOutput(serializers.ModelSerializer):
         ]
 
 
-class ProductListApi(generics.ListAPIView):
+class ProductListApi(generics.ListCreateAPIView):
     serializer_class = ProductOutput
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+        currency = serializers.CharField(max_length=3, default="EUR")
+        category = serializers.CharField(max_length=100, help_text="name; created if new")
+        colour = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+        in_stock = serializers.BooleanField(default=True)
+        images = serializers.ListField(child=serializers.ImageField(), required=False, default=list)
+
+    def get_permissions(self):
+        return [IsAdminUser()] if self.request.method == "POST" else []
 
     def get_queryset(self):
         return product_list(category_slug=self.request.query_params.get("category"))
+
+    @extend_schema(
+        summary="Create a product with images (staff); its images are indexed in the background",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: ProductOutput},
+        examples=[
+            OpenApiExample(
+                "New product",
+                request_only=True,
+                value={
+                    "title": "Red Sneaker",
+                    "price": "59.00",
+                    "category": "Sneaker",
+                    "colour": "red",
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        data = {k: v for k, v in request.data.items() if k != "images"}
+        data["images"] = request.FILES.getlist("images")
+        params = self.InputSerializer(data=data)
+        params.is_valid(raise_exception=True)
+        d = params.validated_data
+        for f in d["images"]:
+            open_image(f.read())  # reject what the indexer could not read, before saving
+            f.seek(0)
+        product = services.product_create(
+            title=d["title"],
+            description=d["description"],
+            price=d["price"],
+            currency=d["currency"],
+            category=services.category_get_or_create(name=d["category"]),
+            colour=d["colour"],
+            in_stock=d["in_stock"],
+            images=[(f.name, f) for f in d["images"]],
+        )
+        return Response(
+            ProductOutput(product, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ProductDetailApi(generics.RetrieveAPIView):
     serializer_class = ProductOutput
     queryset = Product.objects.with_images()
+
+
+class ProductImageAddApi(APIView):
+    permission_classes = [IsAdminUser]
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        image = serializers.ImageField()
+
+    @extend_schema(
+        summary="Add an image to a product (staff)",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: ProductImageOutput},
+    )
+    def post(self, request, pk: int):
+        product = generics.get_object_or_404(Product, pk=pk)
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["image"]
+        open_image(upload.read())
+        upload.seek(0)
+        image = services.product_image_add(product=product, name=upload.name, fileobj=upload)
+        return Response(
+            ProductImageOutput(image, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -11,4 +11,7 @@ urlpatterns = [
 api_urlpatterns = [
     path("products/", api.ProductListApi.as_view(), name="api-product-list"),
     path("products/<int:pk>/", api.ProductDetailApi.as_view(), name="api-product-detail"),
+    path(
+        "products/<int:pk>/images/", api.ProductImageAddApi.as_view(), name="api-product-image-add"
+    ),
 ]

@@ -1,6 +1,8 @@
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
+from search.api.serializers import DEFAULT_TEXT_WEIGHT
+from search.views import more_like_this
 from shop.models import Product
 from shop.selectors import category_list, product_list
 
@@ -17,4 +19,14 @@ def product_list_view(request):
 
 def product_detail_view(request, slug: str):
     product = get_object_or_404(Product.objects.with_images(), slug=slug)
-    return render(request, "shop/product_detail.html", {"product": product})
+    return render(
+        request,
+        "shop/product_detail.html",
+        {
+            "product": product,
+            "similar": more_like_this(product),
+            "categories": category_list(),
+            "params": {},
+            "default_text_weight": DEFAULT_TEXT_WEIGHT,
+        },
+    )

@@ -175,3 +175,5 @@ SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 *
 DATA_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024
 CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
+# Uploads up to the search limit stay in memory, so a query photo never touches the disk.
+FILE_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES

@@ -1,7 +1,15 @@
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
-from shop.models import Category
+from search.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
+from shop.models import Category, Product
+
+# Hybrid defaults: the photo dominates and the words steer. Measured on the demo catalog
+# ("this but in {colour}", README "Measured quality"): image 0.7 / text 0.3 keeps the
+# category of the photo while moving the colour; more text weight drifts to other categories.
+DEFAULT_TEXT_WEIGHT = 0.3
+DEFAULT_NEGATIVE_WEIGHT = 0.3
 
 
 class FiltersSerializer(serializers.Serializer):
@@ -40,6 +48,165 @@ class TextSearchInputSerializer(FiltersSerializer):
     q = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="What to look for")
 
 
+class ImageInputField(serializers.Field):
+    """A multipart file or a ``data:image/...;base64,`` URL -> a decoded, upright PIL image.
+
+    Image errors raise InvalidImage (400, or 413 for size) with a message for the user.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, UploadedFile):
+            if data.size is not None and data.size > max_upload_bytes():
+                raise InvalidImage(
+                    f"The image is larger than {max_upload_bytes() // (1024 * 1024)} MB. "
+                    "Upload a smaller photo.",
+                    status=413,
+                )
+            return open_image(data.read())
+        if isinstance(data, str) and data:
+            return open_image(decode_data_url(data))
+        raise serializers.ValidationError(
+            "Send the photo as a multipart file or as a 'data:image/...;base64,' string."
+        )
+
+    def to_representation(self, value):  # write-only in practice
+        return None
+
+
+class CropField(serializers.Field):
+    """``"x,y,w,h"`` or ``[x, y, w, h]``: the selected region, as fractions of the photo."""
+
+    default_error_messages = {
+        "invalid": "crop must be four numbers x,y,w,h between 0 and 1 (fractions of the photo).",
+    }
+
+    def to_internal_value(self, data):
+        parts = data.split(",") if isinstance(data, str) else data
+        try:
+            x, y, w, h = (float(p) for p in parts)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+        if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 and 0 < h <= 1):
+            self.fail("invalid")
+        if x + w > 1.0001 or y + h > 1.0001:
+            self.fail("invalid")
+        return (x, y, w, h)
+
+    def to_representation(self, value):
+        return list(value)
+
+
+class ProductRefMixin:
+    def validate_product(self, value: int) -> int:
+        if not Product.objects.filter(pk=value).exists():
+            from rest_framework.exceptions import NotFound
+
+            raise NotFound(f"Product {value} does not exist.")
+        return value
+
+
+class ImageSearchInputSerializer(ProductRefMixin, FiltersSerializer):
+    """Photo search, optionally steered by words: "this, but in red", "not leather"."""
+
+    image = ImageInputField(required=False, help_text="Photo (file or data URL)")
+    product = serializers.IntegerField(
+        required=False, help_text="Use this catalog product's look instead of a photo"
+    )
+    crop = CropField(required=False, help_text="Selected region x,y,w,h as fractions")
+    text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    text_weight = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        default=DEFAULT_TEXT_WEIGHT,
+        help_text="Share of the text modifier; the photo gets 1 - text_weight",
+    )
+    negative = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    negative_weight = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0, default=DEFAULT_NEGATIVE_WEIGHT
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        has_image, has_product = attrs.get("image") is not None, attrs.get("product") is not None
+        if has_image == has_product:
+            raise serializers.ValidationError("Send exactly one of 'image' or 'product'.")
+        if has_image:
+            attrs["image"] = crop_fraction(attrs["image"], attrs.get("crop"))
+        return attrs
+
+
+class WeightedImageSerializer(serializers.Serializer):
+    image = ImageInputField()
+    weight = serializers.FloatField(min_value=-2.0, max_value=2.0, default=1.0)
+    crop = CropField(required=False)
+
+
+class WeightedProductSerializer(ProductRefMixin, serializers.Serializer):
+    product = serializers.IntegerField()
+    weight = serializers.FloatField(min_value=-2.0, max_value=2.0, default=1.0)
+
+
+class HybridSearchInputSerializer(FiltersSerializer):
+    """Several weighted terms at once: ``{"text": {"red": 1.0, "stripes": -0.3}}``."""
+
+    text = serializers.DictField(
+        child=serializers.FloatField(min_value=-2.0, max_value=2.0),
+        required=False,
+        default=dict,
+        help_text="text -> weight in [-2, 2]; negative weights push away",
+    )
+    images = WeightedImageSerializer(many=True, required=False, default=list)
+    products = WeightedProductSerializer(many=True, required=False, default=list)
+
+    def validate_text(self, value: dict) -> dict:
+        for key in value:
+            if not key.strip():
+                raise serializers.ValidationError("Text terms must not be empty.")
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        weights = [
+            *attrs["text"].values(),
+            *(i["weight"] for i in attrs["images"]),
+            *(p["weight"] for p in attrs["products"]),
+        ]
+        if not weights:
+            raise serializers.ValidationError("Give at least one term: text, images or products.")
+        if not any(w > 0 for w in weights):
+            raise serializers.ValidationError("At least one term needs a positive weight.")
+        for item in attrs["images"]:
+            item["image"] = crop_fraction(item["image"], item.get("crop"))
+        return attrs
+
+
+class SimilarInputSerializer(FiltersSerializer):
+    text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    text_weight = serializers.FloatField(
+        required=False, min_value=0.0, max_value=1.0, default=DEFAULT_TEXT_WEIGHT
+    )
+
+
+class DescribeInputSerializer(ProductRefMixin, serializers.Serializer):
+    image = ImageInputField(required=False)
+    product = serializers.IntegerField(required=False)
+    crop = CropField(required=False)
+    top = serializers.IntegerField(required=False, min_value=1, max_value=20, default=5)
+
+    def validate(self, attrs):
+        if (attrs.get("image") is None) == (attrs.get("product") is None):
+            raise serializers.ValidationError("Send exactly one of 'image' or 'product'.")
+        if attrs.get("image") is not None:
+            attrs["image"] = crop_fraction(attrs["image"], attrs.get("crop"))
+        return attrs
+
+
+class SimilarityInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=2000)
+    image = ImageInputField()
+
+
 class ProductCardSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="product.id")
     title = serializers.CharField(source="product.title")
@@ -66,3 +233,29 @@ class SearchOutputSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     results = ProductCardSerializer(source="hits", many=True)
+
+
+class LabelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    score = serializers.FloatField()
+
+
+class DescribedProductSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="product.id")
+    title = serializers.CharField(source="product.title")
+    description = serializers.CharField(source="product.description")
+    url = serializers.CharField(source="product.get_absolute_url")
+    score = serializers.FloatField()
+
+
+class DescribeOutputSerializer(serializers.Serializer):
+    model = serializers.CharField(source="model.key")
+    suggestion = serializers.CharField()
+    categories = LabelSerializer(many=True)
+    colours = LabelSerializer(many=True)
+    descriptions = DescribedProductSerializer(source="products", many=True)
+
+
+class SimilarityOutputSerializer(serializers.Serializer):
+    score = serializers.FloatField(help_text="cosine similarity, -1..1")
+    model = serializers.CharField(source="model.key")

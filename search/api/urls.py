@@ -5,4 +5,11 @@ from search.api import views
 app_name = "search-api"
 urlpatterns = [
     path("search/text/", views.TextSearchApi.as_view(), name="text"),
+    path("search/image/", views.ImageSearchApi.as_view(), name="image"),
+    path("search/hybrid/", views.HybridSearchApi.as_view(), name="hybrid"),
+    path("products/<int:pk>/similar/", views.SimilarProductsApi.as_view(), name="similar"),
+    path("describe/", views.DescribeApi.as_view(), name="describe"),
+    path("similarity/", views.SimilarityApi.as_view(), name="similarity"),
+    path("stats/", views.StatsApi.as_view(), name="stats"),
+    path("reindex/", views.ReindexApi.as_view(), name="reindex"),
 ]

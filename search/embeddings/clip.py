@@ -163,6 +163,12 @@ class ClipEncoder:
     def key(self) -> str:
         return self.spec.key
 
+    @cached_property
+    def logit_scale(self) -> float:
+        """The model's learned temperature: softmax(scale * cosine) gives zero-shot odds."""
+        scale = getattr(self.model, "logit_scale", None)
+        return float(scale.exp().item()) if scale is not None else 100.0
+
     @property
     def context_length(self) -> int:
         return int(getattr(self.tokenizer, "context_length", 77))

@@ -112,7 +112,8 @@ def _prepare(encoder: ClipEncoder, chunk: list[ProductImage]):
 
 def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:
     rows = [
-        ImageEmbedding(image=img, model=model, embedding=vec) for img, vec in zip(images, vectors, strict=True)
+        ImageEmbedding(image=img, model=model, embedding=vec)
+        for img, vec in zip(images, vectors, strict=True)
     ]
     ImageEmbedding.objects.bulk_create(
         rows,

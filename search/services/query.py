@@ -80,8 +80,16 @@ class SearchResponse:
     def has_more(self) -> bool:
         return len(self.hits) == self.limit
 
+    @property
+    def next_offset(self) -> int:
+        return self.offset + self.limit
 
-def _require_model() -> EmbeddingModel:
+    @property
+    def prev_offset(self) -> int:
+        return max(0, self.offset - self.limit)
+
+
+def require_active_model() -> EmbeddingModel:
     model = active_embedding_model()
     if model is None:
         raise SearchError(
@@ -149,7 +157,7 @@ def query_vector(model: EmbeddingModel, terms: list[Term]) -> np.ndarray:
 
 
 def products_search(request: SearchRequest) -> SearchResponse:
-    model = _require_model()
+    model = require_active_model()
     vector = query_vector(model, request.terms)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")

@@ -1,0 +1,218 @@
+"""CLIP training: a tiny run learns, and what it saves loads through the app's normal path.
+
+No database: the Fashion-MNIST source renders products on the fly.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from search.embeddings.clip import ClipEncoder, ModelSpec, _torch
+from search.embeddings.training import (
+    Augment,
+    FashionPairs,
+    ImageTextPairs,
+    TrainingError,
+    TrainOptions,
+    autocast_dtype,
+    load_model,
+    lr_at,
+    product_captions,
+    train,
+)
+from shop.demo.fashion import colourise, load_split, sample_items
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "tiny"
+    opts = TrainOptions(
+        source="fashion-mnist",
+        model="shop-clip-tiny",
+        train_count=240,
+        val_count=60,
+        epochs=5,
+        batch_size=60,
+        lr=2e-3,
+        warmup=2,
+        seed=7,
+        out=str(out),
+        progress=False,
+        command="pytest tiny run",
+    )
+    return train(opts)
+
+
+def test_tiny_training_lowers_the_loss(tiny_run):
+    history = tiny_run.history
+    assert len(history) == 5
+    assert history[-1]["train_loss"] < history[0]["train_loss"] - 0.1
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert 0.0 <= tiny_run.metrics["val_i2t_acc"] <= 1.0
+    assert 0.0 <= tiny_run.metrics["val_t2i_acc"] <= 1.0
+
+
+def test_saved_folder_describes_the_run(tiny_run):
+    out = tiny_run.out
+    assert {p.name for p in out.iterdir()} >= {
+        "open_clip_config.json",
+        "open_clip_model.safetensors",
+        "TRAINING.json",
+    }
+    config = json.loads((out / "open_clip_config.json").read_text())
+    assert config["model_cfg"]["vision_cfg"]["image_size"] == 32
+    assert config["preprocess_cfg"]["size"] in (32, [32, 32])
+    record = json.loads((out / "TRAINING.json").read_text())
+    assert record["command"] == "pytest tiny run"
+    assert record["seed"] == 7
+    assert record["epochs"] == 5
+    assert record["model_cfg"] == config["model_cfg"]
+    assert record["final"]["train_loss"] == pytest.approx(tiny_run.metrics["train_loss"])
+    assert "val_loss" in record["final"] and record["duration_s"] > 0
+    assert tiny_run.env["CLIP_PRETRAINED"] == f"local-dir:{out.resolve()}"
+
+
+def test_checkpoint_loads_through_the_app_path_with_equal_embeddings(tiny_run):
+    torch, _ = _torch()
+    encoder = ClipEncoder(ModelSpec("trained", f"local-dir:{tiny_run.out}"), device="cpu")
+    gray, labels = load_split("t10k")
+    images = [colourise(gray[it.index], it.colour) for it in sample_items(labels, 12, seed=3)]
+    texts = ["a red dress", "blue sneakers", "a photo of a green bag", "something black"]
+
+    model = tiny_run.model.eval()
+    with torch.inference_mode():
+        pixels = encoder.preprocess_images(images)
+        expected_img = model.encode_image(pixels, normalize=True).numpy()
+        expected_txt = model.encode_text(tiny_run.tokenizer(texts), normalize=True).numpy()
+    got_img, got_txt = encoder.embed_images(images), encoder.embed_texts(texts)
+
+    # Weights are saved in fp16: equal up to half-precision rounding.
+    np.testing.assert_allclose(got_img, expected_img, atol=1e-2)
+    np.testing.assert_allclose(got_txt, expected_txt, atol=1e-2)
+    assert np.all(np.sum(got_img * expected_img, axis=1) > 0.999)
+    assert np.all(np.sum(got_txt * expected_txt, axis=1) > 0.999)
+
+
+def test_training_is_seeded(tiny_run, tmp_path):
+    opts = TrainOptions(
+        model="shop-clip-tiny",
+        train_count=120,
+        val_count=20,
+        epochs=1,
+        batch_size=60,
+        seed=11,
+        progress=False,
+    )
+    a = train(TrainOptions(**{**opts.__dict__, "out": str(tmp_path / "a")}))
+    b = train(TrainOptions(**{**opts.__dict__, "out": str(tmp_path / "b")}))
+    assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-5)
+
+
+def test_bf16_autocast_path_runs(tmp_path):
+    torch, _ = _torch()
+    assert autocast_dtype("cpu", "auto") is None  # CPU trains in fp32 unless asked
+    assert autocast_dtype("cpu", "bf16") == torch.bfloat16
+    assert autocast_dtype("cuda", "fp16") == torch.float16
+    result = train(
+        TrainOptions(
+            model="shop-clip-tiny",
+            train_count=60,
+            val_count=20,
+            epochs=1,
+            batch_size=30,
+            precision="bf16",
+            save_dtype="fp32",
+            out=str(tmp_path / "bf16"),
+            progress=False,
+        )
+    )
+    assert np.isfinite(result.metrics["train_loss"])
+
+
+def test_fast_render_matches_colourise_then_preprocess():
+    """Training pixels are what the search sees: colourise at 128 px, then the model's resize."""
+    torch, _ = _torch()
+    loaded = load_model(TrainOptions(model="shop-clip-tiny"), "cpu")
+    gray, labels = load_split("t10k")
+    items = sample_items(labels, 30, seed=5)
+    pairs = FashionPairs(gray, items, 32)
+    ids = [pairs.colours.index(it.colour) for it in items]
+    fast = pairs.render(np.arange(len(items)), ids)
+    reference = torch.stack([loaded.geometry(colourise(gray[it.index], it.colour)) for it in items])
+    assert fast.shape == reference.shape == (30, 3, 32, 32)
+    assert float((fast - reference).abs().max()) <= 3 / 255
+
+
+def test_training_captions_vary_and_name_the_drawn_colour():
+    gray, labels = load_split("t10k")
+    pairs = FashionPairs(gray, sample_items(labels, 20, seed=1), 32)
+    rng = np.random.default_rng(0)
+    captions = set()
+    for _ in range(10):
+        _, caps = pairs.batch(np.arange(20), rng, train=True)
+        captions.update(caps)
+    assert len(captions) > 40
+    _, val = pairs.batch(np.arange(20), rng, train=False)
+    assert val == pairs.batch(np.arange(20), rng, train=False)[1]  # validation is fixed
+    assert all(c.startswith("a ") for c in val)
+
+
+def test_augment_never_changes_colour():
+    torch, _ = _torch()
+    flat = torch.tensor([0.8, 0.1, 0.3]).view(1, 3, 1, 1).expand(6, 3, 16, 16).contiguous()
+    out = Augment()(flat, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, flat, atol=1e-6)
+    # A shape on a background only moves: the set of colours stays the same.
+    img = torch.ones(4, 3, 16, 16)
+    img[:, :, 4:12, 6:10] = torch.tensor([0.9, 0.2, 0.1]).view(1, 3, 1, 1)
+    out = Augment(zoom=(1.0, 1.0), shift=0.0, flip=1.0)(img, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, torch.flip(img, dims=[3]), atol=1e-5)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    lrs = [lr_at(s, 100, 1e-3, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4)
+    assert max(lrs) == pytest.approx(1e-3)
+    assert lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert lrs[-1] < 1e-5
+
+
+def test_image_text_pairs_from_pil_images():
+    torch, _ = _torch()
+    loaded = load_model(TrainOptions(model="shop-clip-tiny"), "cpu")
+    images = [Image.new("RGB", (50, 40), (200, 10, 10)), Image.new("RGBA", (20, 20))]
+    pairs = ImageTextPairs.from_images(
+        images, [["a red thing", "red"], ["a blank"]], loaded.geometry
+    )
+    pixels, caps = pairs.batch(np.array([0, 1]), np.random.default_rng(0), train=True)
+    assert pixels.shape == (2, 3, 32, 32) and pixels.dtype == torch.float32
+    assert caps[0] in ("a red thing", "red") and caps[1] == "a blank"
+    assert float(pixels[1].min()) == 1.0  # transparent -> white, as the search does
+
+
+def test_catalog_captions():
+    product = SimpleNamespace(
+        title="Red Dress",
+        description="A red dress from our everyday collection.",
+        colour="red",
+        category_id=1,
+        category=SimpleNamespace(name="Dress"),
+        embedding_text="Red Dress. A red dress from our everyday collection.",
+    )
+    caps = product_captions(product)
+    assert "Red Dress" in caps and "a photo of a red dress" in caps
+    assert "red dress" in caps and "A red dress from our everyday collection." in caps
+    assert len(caps) == len(set(caps))
+
+
+def test_bad_options_are_explained():
+    with pytest.raises(TrainingError, match="source"):
+        train(TrainOptions(source="nope"))
+    with pytest.raises(TrainingError, match="No model config"):
+        load_model(TrainOptions(model="no-such-model"), "cpu")
