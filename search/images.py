@@ -73,12 +73,12 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     if image.mode in ("P", "PA", "LA") or "transparency" in image.info:
         return image.convert("RGBA")
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        # 16-bit/float greyscale: scale into 8 bits instead of clipping to white.
+        # 16-bit greyscale: map 0..65535 onto 0..255 instead of clipping everything to white.
         import numpy as np
 
         arr = np.asarray(image, dtype=np.float32)
-        hi = float(arr.max()) or 1.0
-        return Image.fromarray((arr * (255.0 / max(hi, 255.0))).clip(0, 255).astype("uint8"), "L")
+        scale = 255.0 / 65535.0 if float(arr.max(initial=0)) > 255 else 1.0
+        return Image.fromarray((arr * scale).clip(0, 255).astype("uint8"), "L")
     return image.convert("RGB")
 
 

@@ -1,0 +1,92 @@
+"""Odd and hostile image files, made in memory."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def red_square(size=(64, 64)) -> Image.Image:
+    return Image.new("RGB", size, (220, 20, 30))
+
+
+def cmyk_jpeg() -> bytes:
+    return encode(Image.new("CMYK", (40, 40), (0, 200, 200, 0)), "JPEG")
+
+
+def png16() -> bytes:
+    return encode(Image.new("I;16", (40, 40), 40000), "PNG")
+
+
+def rgba_png() -> bytes:
+    im = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    im.paste((200, 0, 0, 255), (10, 10, 30, 30))
+    return encode(im, "PNG")
+
+
+def palette_png_transparent() -> bytes:
+    im = Image.new("P", (40, 40), 0)
+    im.putpalette([255, 255, 255, 200, 0, 0] + [0] * 762)
+    im.paste(1, (10, 10, 30, 30))
+    return encode(im, "PNG", transparency=0)
+
+
+def greyscale_png() -> bytes:
+    return encode(Image.new("L", (40, 40), 90), "PNG")
+
+
+def exif_rotated_jpeg(image: Image.Image) -> bytes:
+    """``image`` stored rotated 90° with EXIF orientation 6, so viewers show it upright."""
+    stored = image.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(stored, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (40, 40), c) for c in [(200, 0, 0), (0, 0, 200), (0, 200, 0)]]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def webp() -> bytes:
+    return encode(red_square(), "WEBP")
+
+
+def one_pixel() -> bytes:
+    return encode(Image.new("RGB", (1, 1), (10, 10, 10)), "PNG")
+
+
+def panorama() -> bytes:
+    return encode(Image.new("RGB", (6000, 60), (0, 120, 200)), "JPEG")
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(Image.effect_noise((200, 200), 50).convert("RGB"), "JPEG")
+    return data[: len(data) // 2]
+
+
+def bomb_png(width=20000, height=20000) -> bytes:
+    """A valid PNG header claiming 20000x20000 pixels, with a tiny payload."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (width + 1))  # one row; the decoder would want 20000
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+TEXT = b"hello, this is not an image\n"

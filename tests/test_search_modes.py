@@ -1,0 +1,280 @@
+"""Each search mode through the API and its page, on data whose right answer is known.
+
+The tiny model here is untrained, so answers are known by construction: the same pixels give
+the same vector. Semantic rankings (words, colours) are tested with the trained demo model in
+test_demo_search.py.
+"""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from search.services import indexing, query
+from search.services.query import SearchError, Term
+from shop.models import ProductImage
+from tests.images import encode
+
+pytestmark = pytest.mark.django_db
+
+
+def pattern(seed: int, size=64) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "RGB")
+
+
+@pytest.fixture
+def catalog(db):
+    """Six products, each with its own random-pattern photo; product 'twin' copies 'a'."""
+    from decimal import Decimal
+
+    from shop import services
+
+    cat = services.category_get_or_create(name="Patterns")
+    made = {}
+    for name, seed, price in [
+        ("a", 1, "10"),
+        ("b", 2, "20"),
+        ("c", 3, "30"),
+        ("d", 4, "40"),
+        ("e", 5, "50"),
+        ("twin", 1, "60"),
+    ]:
+        made[name] = services.product_create(
+            title=name,
+            price=Decimal(price),
+            category=cat,
+            images=[(f"{name}.png", io.BytesIO(encode(pattern(seed), "PNG")))],
+        )
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    return made
+
+
+def data_url(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(encode(image, "PNG")).decode()
+
+
+def ids(response):
+    return [r["id"] for r in response.json()["results"]]
+
+
+def test_photo_search_finds_the_pictured_product(client, catalog):
+    r = client.post(
+        "/api/search/image/", {"image": SimpleUploadedFile("q.png", encode(pattern(3), "PNG"))}
+    )
+    assert r.status_code == 200
+    assert ids(r)[0] == catalog["c"].pk
+    assert r.json()["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_photo_search_by_data_url_matches_multipart(client, catalog):
+    a = client.post(
+        "/api/search/image/", {"image": data_url(pattern(2))}, content_type="application/json"
+    )
+    b = client.post(
+        "/api/search/image/", {"image": SimpleUploadedFile("q.png", encode(pattern(2), "PNG"))}
+    )
+    assert ids(a) == ids(b) and ids(a)[0] == catalog["b"].pk
+
+
+def test_region_selection_searches_only_the_selected_item(client, catalog):
+    scene = Image.new("RGB", (128, 64))
+    scene.paste(pattern(4), (0, 0))  # product d on the left
+    scene.paste(pattern(5), (64, 0))  # product e on the right
+    left = client.post(
+        "/api/search/image/",
+        {"image": data_url(scene), "crop": "0,0,0.5,1"},
+        content_type="application/json",
+    )
+    right = client.post(
+        "/api/search/image/",
+        {"image": data_url(scene), "crop": [0.5, 0, 0.5, 1]},
+        content_type="application/json",
+    )
+    assert ids(left)[0] == catalog["d"].pk
+    assert ids(right)[0] == catalog["e"].pk
+
+
+def test_more_like_this_never_returns_the_product_itself(client, catalog):
+    r = client.get(f"/api/products/{catalog['a'].pk}/similar/")
+    assert r.status_code == 200
+    assert catalog["a"].pk not in ids(r)
+    assert ids(r)[0] == catalog["twin"].pk  # same photo, another product
+    assert len(ids(r)) == 5
+
+
+def test_product_page_shows_more_like_this(client, catalog):
+    html = client.get(catalog["a"].get_absolute_url()).content.decode()
+    section = html[html.index('id="similar"') :]
+    assert f'data-product-id="{catalog["twin"].pk}"' in section
+    assert f'data-product-id="{catalog["a"].pk}"' not in section
+
+
+def test_hybrid_api_combines_weighted_terms(client, catalog):
+    # Mostly b's look, a little of c's: b first; swap the weights: c first.
+    body = {
+        "images": [
+            {"image": data_url(pattern(2)), "weight": 0.8},
+            {"image": data_url(pattern(3)), "weight": 0.2},
+        ]
+    }
+    assert ids(client.post("/api/search/hybrid/", body, content_type="application/json"))[:2] == [
+        catalog["b"].pk,
+        catalog["c"].pk,
+    ]
+    body["images"][0]["weight"], body["images"][1]["weight"] = 0.2, 0.8
+    assert ids(client.post("/api/search/hybrid/", body, content_type="application/json"))[:2] == [
+        catalog["c"].pk,
+        catalog["b"].pk,
+    ]
+
+
+def test_negative_term_pushes_a_look_down(client, catalog):
+    plain = client.post(
+        "/api/search/hybrid/",
+        {"products": [{"product": catalog["b"].pk, "weight": 1}]},
+        content_type="application/json",
+    )
+    pushed = client.post(
+        "/api/search/hybrid/",
+        {
+            "products": [{"product": catalog["b"].pk, "weight": 1}],
+            "images": [{"image": data_url(pattern(1)), "weight": -0.9}],
+        },
+        content_type="application/json",
+    )
+    assert plain.status_code == pushed.status_code == 200
+    # a and twin share pattern 1: the negative photo sends both to the bottom.
+    bottom = set(ids(pushed)[-2:])
+    assert bottom == {catalog["a"].pk, catalog["twin"].pk}
+
+
+def test_query_vector_is_the_renormalised_weighted_sum(catalog, monkeypatch):
+    model = query.require_active_model()
+    e1, e2 = np.eye(model.dim, dtype=np.float32)[:2]
+    vectors = {"x": e1, "y": e2}
+    monkeypatch.setattr(query, "text_vector", lambda m, text: vectors[text])
+    v = query.query_vector(
+        model, [Term(kind="text", text="x", weight=0.7), Term(kind="text", text="y", weight=0.3)]
+    )
+    expected = (0.7 * e1 + 0.3 * e2) / np.linalg.norm(0.7 * e1 + 0.3 * e2)
+    assert np.allclose(v, expected, atol=1e-6)
+    with pytest.raises(SearchError, match="cancel"):
+        query.query_vector(
+            model,
+            [Term(kind="text", text="x", weight=1.0), Term(kind="text", text="x", weight=-1.0)],
+        )
+
+
+def test_filters_and_paging_on_photo_search(client, catalog):
+    body = {"image": data_url(pattern(1)), "min_price": "15", "max_price": "45"}
+    r = client.post("/api/search/image/", body, content_type="application/json")
+    assert sorted(ids(r)) == sorted([catalog[k].pk for k in "bcd"])
+    page1 = ids(
+        client.post(
+            "/api/search/image/",
+            {"image": data_url(pattern(1)), "limit": 3},
+            content_type="application/json",
+        )
+    )
+    page2 = ids(
+        client.post(
+            "/api/search/image/",
+            {"image": data_url(pattern(1)), "limit": 3, "offset": 3},
+            content_type="application/json",
+        )
+    )
+    assert len(page1) == 3 and len(page2) == 3 and not set(page1) & set(page2)
+
+
+def test_min_score_cuts_results(client, catalog):
+    r = client.post(
+        "/api/search/image/",
+        {"image": data_url(pattern(1)), "min_score": 0.999},
+        content_type="application/json",
+    )
+    assert sorted(ids(r)) == sorted([catalog["a"].pk, catalog["twin"].pk])
+
+
+def test_similarity_and_stats(client, catalog):
+    r = client.post(
+        "/api/similarity/",
+        {"text": "a pattern", "image": data_url(pattern(1))},
+        content_type="application/json",
+    )
+    assert r.status_code == 200 and -1.0 <= r.json()["score"] <= 1.0
+    stats = client.get("/api/stats/").json()
+    assert stats["products"] == 6 and stats["images"] == 6
+    assert stats["embedded_images"] == 6 and stats["pending_images"] == 0
+    assert stats["dimension"] == 64
+
+
+def test_describe_returns_labels_and_descriptions(client, catalog):
+    indexing.product_texts_embed(product_ids=[p.pk for p in catalog.values()])
+    r = client.post(
+        "/api/describe/", {"image": data_url(pattern(1)), "top": 3}, content_type="application/json"
+    )
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert [c["name"] for c in body["categories"]] == ["Patterns"]
+    assert body["categories"][0]["score"] == pytest.approx(1.0)
+    assert len(body["colours"]) == 3 and sum(c["score"] for c in body["colours"]) <= 1.0
+    assert len(body["descriptions"]) == 3
+
+
+def test_photo_page_and_similar_page(client, catalog):
+    r = client.post(
+        "/search/photo/",
+        {
+            "image": SimpleUploadedFile("q.png", encode(pattern(5), "PNG")),
+            "text": "",
+            "text_weight": "0.3",
+        },
+    )
+    assert r.status_code == 200
+    html = r.content.decode()
+    results = html[html.index('id="results"') :]
+    assert results.index(f'data-product-id="{catalog["e"].pk}"') == results.index(
+        "data-product-id="
+    )
+    assert "data:image/jpeg;base64," in html  # the query photo is shown inline, not stored
+    r = client.get(f"/search/similar/{catalog['b'].slug}/", {"text": "red", "text_weight": "0.2"})
+    assert r.status_code == 200 and 'id="results"' in r.content.decode()
+
+
+def test_write_endpoints_need_staff_token(client, catalog, django_user_model):
+    from rest_framework.authtoken.models import Token
+
+    png = encode(pattern(9), "PNG")
+    assert client.post("/api/reindex/").status_code in (401, 403)
+    r = client.post("/api/products/", {"title": "New", "price": "5", "category": "Patterns"})
+    assert r.status_code in (401, 403)
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}
+    r = client.post(
+        "/api/products/",
+        {
+            "title": "New",
+            "price": "5",
+            "category": "Patterns",
+            "images": [SimpleUploadedFile("n.png", png)],
+        },
+        **auth,
+    )
+    assert r.status_code == 201, r.content
+    assert len(r.json()["images"]) == 1
+    r = client.post(
+        "/api/products/",
+        {
+            "title": "Bad",
+            "price": "5",
+            "category": "Patterns",
+            "images": [SimpleUploadedFile("n.png", b"nope")],
+        },
+        **auth,
+    )
+    assert r.status_code == 400
+    assert client.post("/api/reindex/", **auth).status_code == 202
