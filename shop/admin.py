@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from search.services.indexing import (
@@ -82,3 +82,27 @@ class ProductAdmin(admin.ModelAdmin):
         if changed_ids:
             image_embeddings_invalidate(image_ids=changed_ids)
         embeddings_request(image_ids=new_ids)
+        if new_ids:
+            self._suggest(request, form.instance, new_ids[0])
+
+    def _suggest(self, request, product: Product, image_id: int) -> None:
+        """Zero-shot category and colour for a newly added photo, as an admin message."""
+        from search.embeddings import ModelLoadError
+        from search.images import InvalidImage, open_image
+        from search.services.describe import image_describe
+        from search.services.query import SearchError
+
+        image = ProductImage.objects.get(pk=image_id)
+        try:
+            with image.image.open("rb") as f:
+                described = image_describe(image=open_image(f.read()), top=1)
+        except (SearchError, ModelLoadError, InvalidImage, OSError):
+            return  # no index yet, or no model: saving must not depend on search
+        cat, col = described.categories[:1], described.colours[:1]
+        if cat and col:
+            messages.info(
+                request,
+                f"CLIP suggests for the new photo: category {cat[0].name} ({cat[0].score:.2f}), "
+                f"colour {col[0].name} ({col[0].score:.2f}). Current: {product.category}, "
+                f"{product.colour or 'no colour'}.",
+            )
