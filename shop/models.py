@@ -37,6 +37,10 @@ class Product(models.Model):
     colour = models.CharField(max_length=40, blank=True, db_index=True)
     attributes = models.JSONField(default=dict, blank=True)
     in_stock = models.BooleanField(default=True, db_index=True)
+    # The catalog import's idempotency key (the source's SKU, or a content hash). A real
+    # column with a unique index, not a key inside ``attributes``: the database itself
+    # refuses a duplicate when two imports race, and the lookup per row is an index probe.
+    external_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

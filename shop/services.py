@@ -42,6 +42,7 @@ def product_create(
     in_stock: bool = True,
     images: Sequence[tuple[str, IO[bytes]]] = (),
     slug: str | None = None,
+    external_id: str | None = None,
 ) -> Product:
     product = Product.objects.create(
         title=title,
@@ -53,6 +54,7 @@ def product_create(
         colour=colour,
         attributes=attributes or {},
         in_stock=in_stock,
+        external_id=external_id,
     )
     for position, (name, fileobj) in enumerate(images):
         product_image_add(product=product, name=name, fileobj=fileobj, position=position)

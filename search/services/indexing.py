@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -32,8 +35,55 @@ def embeddings_request(*, image_ids: Iterable[int] = (), product_ids: Iterable[i
     "pending" is derived from missing vectors and the periodic sweep finds them.
     """
     image_ids, product_ids = sorted(set(image_ids)), sorted(set(product_ids))
-    if image_ids or product_ids:
+    if not (image_ids or product_ids):
+        return
+    collected = getattr(_collecting, "requests", None)
+    if collected is not None:
+        transaction.on_commit(lambda: collected.add(image_ids, product_ids))
+    else:
         transaction.on_commit(lambda: embeddings_enqueue(image_ids, product_ids))
+
+
+@dataclass
+class EmbeddingRequests:
+    """Ids whose writes committed inside ``embeddings_requests_collected``."""
+
+    image_ids: set[int] = field(default_factory=set)
+    product_ids: set[int] = field(default_factory=set)
+
+    def add(self, image_ids: Iterable[int], product_ids: Iterable[int]) -> None:
+        self.image_ids.update(image_ids)
+        self.product_ids.update(product_ids)
+
+    def enqueue(self) -> None:
+        """Queue everything collected, in full batches, and start collecting afresh."""
+        embeddings_enqueue(sorted(self.image_ids), sorted(self.product_ids))
+        self.image_ids.clear()
+        self.product_ids.clear()
+
+
+_collecting = threading.local()
+
+
+@contextmanager
+def embeddings_requests_collected() -> Iterator[EmbeddingRequests]:
+    """Gather the embedding requests of many writes instead of queueing each on its own.
+
+    A bulk import saves thousands of products one by one; queued as they commit, each would
+    become a task of one image, which wastes a GPU worker's batches. Inside this block only
+    the ids of writes that commit are collected (``on_commit`` still drops rolled-back
+    savepoints); the caller then queues them in full batches (``enqueue()``) or embeds them
+    inline. Whatever is left uncollected is still found by the sweep.
+    """
+    outer = getattr(_collecting, "requests", None)
+    if outer is not None:  # nested: share the outer collection
+        yield outer
+        return
+    _collecting.requests = EmbeddingRequests()
+    try:
+        yield _collecting.requests
+    finally:
+        _collecting.requests = None
 
 
 def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
