@@ -21,10 +21,11 @@ def demo_catalog_build(
     split: str = "t10k",
     size: int = 128,
     progress: Callable[[int], None] | None = None,
+    balanced: bool = False,
 ) -> int:
     """Create ``count`` products (idempotent by slug: re-running adds nothing twice)."""
     images, labels = load_split(split)
-    items = sample_items(labels, count, seed)
+    items = sample_items(labels, count, seed, balanced=balanced)
     rng = np.random.default_rng(seed + 1)
     categories = {slug: services.category_get_or_create(name=name) for name, _, slug in CATEGORIES}
     existing = set(

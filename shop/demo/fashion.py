@@ -118,23 +118,31 @@ def colourise(gray: np.ndarray, colour: str, size: int = 128) -> Image.Image:
 
 
 def sample_items(
-    labels: np.ndarray, count: int, seed: int, colours: list[str] | None = None
+    labels: np.ndarray,
+    count: int,
+    seed: int,
+    colours: list[str] | None = None,
+    *,
+    balanced: bool = False,
 ) -> list[DemoItem]:
-    """``count`` items balanced over categories, each with a seeded palette colour."""
+    """``count`` items balanced over categories, each with a seeded palette colour.
+
+    ``balanced`` cycles the colours too, so every (colour, category) pair gets the same number
+    of items: what an evaluation needs to know how many right answers exist.
+    """
     rng = np.random.default_rng(seed)
     colours = colours or list(PALETTE)
-    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in range(len(CATEGORIES))]
+    n_cat = len(CATEGORIES)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in range(n_cat)]
     items = []
     for i in range(count):
-        label = i % len(CATEGORIES)
-        index = int(per_class[label][i // len(CATEGORIES)])
-        items.append(
-            DemoItem(
-                index=index,
-                label=label,
-                colour=colours[int(rng.integers(len(colours)))],
-            )
-        )
+        label = i % n_cat
+        index = int(per_class[label][i // n_cat])
+        if balanced:
+            colour = colours[(i // n_cat) % len(colours)]
+        else:
+            colour = colours[int(rng.integers(len(colours)))]
+        items.append(DemoItem(index=index, label=label, colour=colour))
     return items
 
 

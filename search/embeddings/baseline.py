@@ -1,0 +1,35 @@
+"""An untrained copy of a model (same architecture, random weights): the floor for quality."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from search.embeddings.clip import ModelSpec, _torch
+
+
+def untrained_like(spec: ModelSpec, out: Path, *, seed: int = 0) -> ModelSpec:
+    """Save a randomly initialised model with ``spec``'s config to ``out`` (a local-dir)."""
+    torch, open_clip = _torch()
+    from search.embeddings.training import save_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    source = spec.pretrained if spec.pretrained.startswith("local-dir:") else spec.name
+    if source.startswith("local-dir:"):
+        config = json.loads(
+            (Path(source[len("local-dir:") :]) / "open_clip_config.json").read_text()
+        )
+    else:
+        config = {"model_cfg": open_clip.get_model_config(spec.name), "preprocess_cfg": {}}
+    (out / "open_clip_config.json").write_text(json.dumps(config))
+    for stale in out.glob("open_clip_model.*"):
+        stale.unlink()
+    torch.manual_seed(seed)
+    model = open_clip.create_model(f"local-dir:{out}")  # config only: random weights
+    save_model(out, model, config["model_cfg"], config.get("preprocess_cfg", {}), dtype="fp32")
+    return ModelSpec(f"{spec.name}-untrained", f"local-dir:{out}")
+
+
+def remove(spec: ModelSpec) -> None:
+    shutil.rmtree(spec.pretrained[len("local-dir:") :], ignore_errors=True)

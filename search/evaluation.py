@@ -1,0 +1,112 @@
+"""Search quality, measured through the app's own query service on a labelled catalog.
+
+Relevance comes from the catalog's own labels (Product.colour, Product.category): the demo
+catalog built by ``seed_demo --balanced`` has the same number of items for every
+(colour, category) pair, so every query has a known set of right answers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.core.files.storage import default_storage
+
+from search.images import open_image
+from search.services.query import SearchRequest, Term, products_search
+from shop.models import Product
+
+HYBRID_IMAGE_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass
+class Metric:
+    name: str
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values) if self.values else float("nan")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    colour: str
+    category: str  # display name, e.g. "Ankle boot"
+
+
+def _catalog() -> tuple[list[Item], Counter]:
+    rows = Product.objects.select_related("category").order_by("id")
+    items = [Item(p.id, p.colour.lower(), p.category.name) for p in rows if p.colour]
+    return items, Counter((i.colour, i.category) for i in items)
+
+
+def _top(terms: list[Term], k: int, exclude: tuple[int, ...] = ()) -> list[int]:
+    result = products_search(SearchRequest(terms=terms, limit=k, exclude_product_ids=exclude))
+    return [h.product.id for h in result.hits]
+
+
+def _photo(product_id: int):
+    image = Product.objects.get(pk=product_id).images.order_by("position", "id").first()
+    with default_storage.open(image.image.name, "rb") as f:
+        return open_image(f.read())
+
+
+def text_query(colour: str, category: str) -> str:
+    return f"a {colour} {category.lower()}"
+
+
+def evaluate(
+    *,
+    k: int = 10,
+    photo_queries: int = 200,
+    recall_k: int = 50,
+    hybrid_weights: Iterable[float] = HYBRID_IMAGE_WEIGHTS,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """Mean precision/recall figures for the active model over the current catalog."""
+    items, counts = _catalog()
+    by_id = {i.id: i for i in items}
+    tick = progress or (lambda n: None)
+    m: dict[str, Metric] = {}
+
+    def add(name: str, value: float) -> None:
+        m.setdefault(name, Metric(name)).values.append(value)
+
+    # Text -> products: every colour + category pair present in the catalog.
+    for (colour, category), total in sorted(counts.items()):
+        top = _top([Term(kind="text", text=text_query(colour, category))], max(k, recall_k))
+        hits = [by_id[p] for p in top if p in by_id]
+        rel = [h.colour == colour and h.category == category for h in hits]
+        add(f"text P@{k} (colour+category)", sum(rel[:k]) / min(k, total))
+        add(f"text recall@{recall_k}", sum(rel[:recall_k]) / total)
+        add(f"text P@{k} (category only)", sum(h.category == category for h in hits[:k]) / k)
+        tick(1)
+
+    # Photo -> products, and "this but in {colour}" hybrids, from evenly spread query items.
+    step = max(1, len(items) // photo_queries)
+    queries = items[::step][:photo_queries]
+    colours = sorted({i.colour for i in items})
+    weights = tuple(hybrid_weights)
+    for n, q in enumerate(queries):
+        photo = _photo(q.id)
+        top = [by_id[p] for p in _top([Term(kind="image", image=photo)], k, (q.id,)) if p in by_id]
+        add(f"photo P@{k} (same category)", sum(h.category == q.category for h in top) / k)
+        add(f"photo P@{k} (same colour)", sum(h.colour == q.colour for h in top) / k)
+        target = colours[(colours.index(q.colour) + 1 + n % (len(colours) - 1)) % len(colours)]
+        total = counts[(target, q.category)]
+        for w in weights:
+            terms = [
+                Term(kind="image", image=photo, weight=w),
+                Term(kind="text", text=target, weight=1 - w),
+            ]
+            hits = [by_id[p] for p in _top(terms, k, (q.id,)) if p in by_id]
+            good = sum(h.category == q.category and h.colour == target for h in hits)
+            add(
+                f"hybrid P@{k} image {w:.1f} / text {1 - w:.1f}",
+                good / min(k, total) if total else 0.0,
+            )
+        tick(1)
+    return {name: round(metric.mean, 4) for name, metric in m.items()}
