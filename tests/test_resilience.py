@@ -1,0 +1,74 @@
+"""A stopped Redis or a missing model: the user gets a clear answer, nothing is lost."""
+
+import pytest
+
+from search.models import EmbeddingModel
+from search.services import indexing
+from shop.models import Product, ProductImage
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def indexed(make_product):
+    make_product("Red", colours=[(220, 20, 30)])
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+
+
+def test_search_keeps_answering_when_redis_is_down(client, settings, indexed):
+    cache = dict(settings.CACHES["default"])
+    cache["LOCATION"] = DEAD_REDIS
+    settings.CACHES = {"default": cache}
+    r = client.get("/api/search/text/", {"q": "red"})
+    assert r.status_code == 200
+    assert len(r.json()["results"]) == 1
+
+
+def test_api_product_create_succeeds_when_broker_is_down(
+    client, settings, django_user_model, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.authtoken.models import Token
+
+    from config.celery_app import app
+    from tests.conftest import png_bytes
+
+    staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}
+    app.conf.broker_url = DEAD_REDIS
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            r = client.post(
+                "/api/products/",
+                {
+                    "title": "Saved",
+                    "price": "9",
+                    "category": "Misc",
+                    "images": [SimpleUploadedFile("a.png", png_bytes())],
+                },
+                **auth,
+            )
+    finally:
+        app.conf.broker_url = settings.CELERY_BROKER_URL
+    assert r.status_code == 201, r.content
+    assert Product.objects.get(pk=r.json()["id"]).images.count() == 1
+
+
+def test_missing_model_weights_give_a_503_that_says_what_to_do(client, indexed):
+    EmbeddingModel.objects.update(is_active=False)
+    EmbeddingModel.objects.create(
+        key="gone",
+        name="shop-clip-tiny",
+        pretrained="local-dir:/nonexistent/weights",
+        dim=64,
+        is_active=True,
+    )
+    r = client.get("/api/search/text/", {"q": "red"})
+    assert r.status_code == 503
+    message = r.json()["error"]
+    assert "shop-clip-tiny" in message and "local-dir" in message
+    page = client.get("/search/", {"q": "red"})
+    assert page.status_code == 503 and "Could not load CLIP model" in page.content.decode()
+    assert client.get("/").status_code == 200  # the shop itself keeps serving
