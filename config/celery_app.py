@@ -1,9 +1,36 @@
+import logging
 import os
+import threading
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+log = logging.getLogger("search.warmup")
+
+
+@worker_process_init.connect
+def _warm_up_encoder(**kwargs) -> None:
+    """Load the CLIP model as each worker process starts (prefork children and solo alike).
+
+    In a thread: prefork gives a child 4 s to report alive, less than a model load; a task
+    that arrives meanwhile waits on the encoder cache's lock instead of loading a second copy.
+    """
+    from django.conf import settings
+
+    if settings.CLIP_WARMUP:
+        threading.Thread(target=_warm_up, name="clip-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    from search.services.models import encoder_warm_up
+
+    try:
+        encoder_warm_up()
+    except Exception:  # a worker without the model still sweeps; tasks report the real error
+        log.exception("CLIP warm-up failed; tasks will try to load the model themselves")

@@ -1,14 +1,21 @@
 """Celery tasks: take ids, call a service. Routed to the embeddings queue in settings."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from search.services import indexing
+
+# Transient failures worth retrying with backoff (1 s, 2 s, ... capped at 300 s, jittered):
+# storage or network hiccups and a database that restarts or drops the connection. The
+# vectors are upserts, so a retried or redelivered batch never duplicates anything; the cap
+# stays well below BROKER_VISIBILITY_TIMEOUT so a waiting retry is not also redelivered.
+TRANSIENT_ERRORS = (ConnectionError, OSError, OperationalError, InterfaceError)
 
 
 @shared_task(
     bind=True,
     acks_late=True,
-    autoretry_for=(ConnectionError, OSError),
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=300,
     max_retries=8,
@@ -20,7 +27,7 @@ def embed_images(self, image_ids: list[int]) -> int:
 @shared_task(
     bind=True,
     acks_late=True,
-    autoretry_for=(ConnectionError, OSError),
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=300,
     max_retries=8,

@@ -111,10 +111,16 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must fail fast when Redis is down: the save still succeeds and the sweep
 # picks the work up later.
+# visibility_timeout: Redis hands a message that a killed worker had taken (acks_late) to
+# another worker only after this many seconds. It must exceed the longest task run
+# (CELERY_TASK_TIME_LIMIT) and the longest retry countdown (300 s), or a slow batch is
+# delivered a second time while the first worker is still on it.
+BROKER_VISIBILITY_TIMEOUT = env.int("BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
@@ -130,6 +136,9 @@ CLIP_PRETRAINED = env("CLIP_PRETRAINED", default="laion2b_s34b_b79k")
 CLIP_DEVICE = env("CLIP_DEVICE", default="auto")  # auto = cuda, then mps, then cpu
 CLIP_BATCH_SIZE = env.int("CLIP_BATCH_SIZE", default=32)
 CLIP_CACHE_DIR = env("CLIP_CACHE_DIR", default=None)
+# Load the configured model and run one dummy batch when a worker process starts, so the
+# first task does not pay seconds of loading.
+CLIP_WARMUP = env.bool("CLIP_WARMUP", default=True)
 SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
 SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
 HNSW_M = env.int("HNSW_M", default=16)

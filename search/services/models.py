@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from PIL import Image
 
 from search.embeddings import ClipEncoder, ModelSpec, get_encoder
 from search.models import EmbeddingModel
@@ -89,3 +91,25 @@ def embedding_model_activate_if_covered(model: EmbeddingModel) -> bool:
     embedding_model_activate(model)
     model.refresh_from_db()
     return True
+
+
+def encoder_warm_up() -> ClipEncoder:
+    """Load the configured encoder and push one full dummy batch through it.
+
+    Called when a worker process starts: loading ViT-B-32 takes seconds and the first batch
+    pays for memory allocation (and CUDA kernel selection on a GPU); better before the first
+    task than inside it.
+    """
+    started = time.perf_counter()
+    encoder = get_encoder(configured_spec())
+    side = 224
+    encoder.embed_images([Image.new("RGB", (side, side), "white")] * encoder.batch_size)
+    encoder.embed_texts(["warm-up"])
+    log.info(
+        "CLIP model %s warmed up on %s (%s) in %.1fs",
+        encoder.key,
+        encoder.device,
+        encoder.precision,
+        time.perf_counter() - started,
+    )
+    return encoder
