@@ -87,3 +87,18 @@ def test_more_like_this_and_hybrid_slider(live_server, page, screenshot, catalog
             "cards => cards.map(c => c.dataset.productId)"
         )
     ]
+
+
+def test_describe_a_photo_page(live_server, page, screenshot, catalog, tmp_path):  # noqa: F811
+    from search.services import indexing
+
+    indexing.product_texts_embed(product_ids=[p.pk for p in catalog.values()])
+    path = tmp_path / "q.png"
+    pattern(2).save(path)
+    page.goto(live_server.url + "/search/describe/")
+    page.set_input_files("#describe-input", str(path))
+    page.click("#describe-form button[type=submit]")
+    page.wait_for_selector("#suggestion")
+    assert "Patterns" in page.locator("#description").inner_text()
+    assert page.locator("#description ol li").count() == 5
+    screenshot("describe")
