@@ -91,14 +91,29 @@ class ModelSpec:
         return None
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+
+
 def _file_digest(path: Path) -> str:
-    if not path.exists():
+    """Content hash of a weights file, remembered per (path, size, mtime).
+
+    ``key`` is read on every ``get_encoder`` call (each task, each photo query); hashing a
+    600 MB checkpoint each time costs 0.3-1 s. A file rewritten in place (retraining) changes
+    size or mtime, so it is hashed again and still gets a new identity.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
         return "missing"
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
+    memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    digest = _digests.get(memo)
+    if digest is None:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = _digests[memo] = h.hexdigest()[:12]
+    return digest
 
 
 def pick_device(requested: str = "auto") -> str:
