@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from search.coverage import embedding_coverage, products_with_index_state
+from search.selectors import active_embedding_model
 from search.services.indexing import (
     embeddings_request,
     image_embeddings_invalidate,
@@ -18,6 +20,18 @@ def _thumb(image: ProductImage | None, size: int = 64) -> str:
         size,
         size,
     )
+
+
+def _coverage_lines() -> list[str]:
+    lines = []
+    for c in embedding_coverage():
+        role = "search reads" if c.is_active else "being indexed, not searched yet"
+        lines.append(
+            f"{c.model.key} ({c.model.dim}d, {role}): {c.images_embedded} of {c.images_total} "
+            f"images ({100 * c.images_ratio:.0f}%), {c.texts_embedded} of {c.texts_total} "
+            "product texts embedded."
+        )
+    return lines or ["Search index empty: no model has embedded anything yet (start a worker)."]
 
 
 @admin.register(Category)
@@ -47,6 +61,7 @@ class ProductAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "in_stock",
+        "indexed",
     ]
     list_display_links = ["thumbnail", "title"]
     list_filter = ["category", "in_stock", "colour"]
@@ -58,8 +73,21 @@ class ProductAdmin(admin.ModelAdmin):
     def thumbnail(self, obj: Product) -> str:
         return _thumb(obj.primary_image)
 
+    @admin.display(description="Indexed")
+    def indexed(self, obj: Product) -> str:
+        """✓ once the active model has a vector for every image: the product is searchable."""
+        if not obj.has_images:
+            return "no images"
+        return "pending" if obj.images_pending else "✓"
+
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("images").select_related("category")
+        qs = super().get_queryset(request).prefetch_related("images").select_related("category")
+        # Index state as subqueries of the page's query: no query per listed product.
+        return products_with_index_state(qs, model=active_embedding_model())
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "index_coverage": _coverage_lines()}
+        return super().changelist_view(request, extra_context=extra_context)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -12,17 +12,17 @@ from PIL import Image
 TINY_CONFIG = "shop-clip-tiny"
 
 
-def _save_random_tiny(folder: Path) -> None:
-    """A random tiny open_clip model saved as a 'local-dir' folder, seeded for repeatability."""
+def _save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> None:
+    """A random open_clip model of ``config`` saved as a 'local-dir' folder (seeded)."""
     from search.embeddings.clip import _torch
 
     torch, open_clip = _torch()
     from safetensors.torch import save_file
 
-    torch.manual_seed(0)
-    model = open_clip.create_model(TINY_CONFIG)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(config)
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = open_clip.get_model_config(TINY_CONFIG)
+    cfg = open_clip.get_model_config(config)
     (folder / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": cfg, "preprocess_cfg": {}})
     )

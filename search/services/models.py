@@ -113,3 +113,35 @@ def encoder_warm_up() -> ClipEncoder:
         time.perf_counter() - started,
     )
     return encoder
+
+
+class ModelInUse(ValueError):
+    """The model cannot be dropped: search reads it."""
+
+
+def embedding_model_drop(model: EmbeddingModel) -> dict[str, int]:
+    """Remove an inactive model for good: its HNSW indexes, its vectors, its row.
+
+    Indexes go first (CONCURRENTLY outside a transaction, so searches on other models never
+    wait for the lock); then rows, under a lock on the model row that re-checks it is still
+    inactive. If the model is configured again later it starts from scratch, new indexes
+    included.
+    """
+    if model.is_active:
+        raise ModelInUse(f"{model.key} is the active model; switch search to another first.")
+    concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
+    with connection.cursor() as cur:
+        for table in ("search_imageembedding", "search_textembedding"):
+            cur.execute(f"DROP INDEX{concurrently} IF EXISTS {table}_hnsw_{int(model.pk)}")
+    with transaction.atomic():
+        row = EmbeddingModel.objects.select_for_update().filter(pk=model.pk).first()
+        if row is None:
+            return {"images": 0, "texts": 0}
+        if row.is_active:
+            raise ModelInUse(f"{model.key} became active meanwhile; not dropped.")
+        # No signals or cascades hang off vectors, so each delete is one DELETE statement.
+        images, _ = row.image_embeddings.all().delete()
+        texts, _ = row.text_embeddings.all().delete()
+        row.delete()
+    log.info("dropped model %s: %s image and %s text vectors", model.key, images, texts)
+    return {"images": images, "texts": texts}
