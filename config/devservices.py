@@ -136,36 +136,15 @@ def start_postgres(data_dir: Path, port: int) -> str:
 
 
 def _create_database(bin_dir: Path, port: int, name: str) -> None:
-    out = subprocess.run(
-        [
-            str(bin_dir / "psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-U",
-            "postgres",
-            "-tAc",
-            f"SELECT 1 FROM pg_database WHERE datname='{name}'",
-        ],
+    conn = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    exists = subprocess.run(
+        [str(bin_dir / "psql"), *conn, "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{name}'"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    if out != "1":
-        subprocess.run(
-            [
-                str(bin_dir / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                name,
-            ],
-            check=True,
-        )
+    if exists != "1":
+        subprocess.run([str(bin_dir / "createdb"), *conn, name], check=True)
 
 
 def stop_postgres(data_dir: Path) -> None:
