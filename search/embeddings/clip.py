@@ -29,6 +29,8 @@ def _torch():
     load against a CPU torch; open_clip needs torchvision only for its transforms, so declaring
     the two op schemas torchvision's Python code registers fakes for is enough.
     """
+    if _loaded:
+        return _loaded[0]
     import torch
 
     if torch.version.cuda is None and not _has_op("torchvision::nms"):
@@ -38,8 +40,15 @@ def _torch():
         _torch.keepalive = lib  # the definitions live as long as the Library object
     import open_clip
 
+    # Once per process: add_model_config appends the folder to a list and re-reads every
+    # config file of every listed folder, so calling it per batch cost 12 ms and grew
+    # with each call (the list never shrinks).
     open_clip.add_model_config(_CONFIG_DIR)
+    _loaded.append((torch, open_clip))
     return torch, open_clip
+
+
+_loaded: list[tuple] = []
 
 
 def _has_op(qualname: str) -> bool:
@@ -193,9 +202,16 @@ class ClipEncoder:
         torch, _ = _torch()
         return torch.stack([self.preprocess(_rgb(im)) for im in images])
 
+    def preprocess_image(self, image: Image.Image):
+        """One PIL image -> a CPU tensor (thread-safe); ``embed_pixels`` takes a list of them."""
+        return self.preprocess(_rgb(image))
+
     def embed_pixels(self, pixels) -> np.ndarray:
-        """A preprocessed batch (from ``preprocess_images``) -> unit vectors."""
+        """A preprocessed batch (``preprocess_images``, or a list of ``preprocess_image``
+        results) -> unit vectors."""
         torch, _ = _torch()
+        if isinstance(pixels, list | tuple):
+            pixels = torch.stack(pixels)
         if self.device == "cuda":
             pixels = pixels.pin_memory().to(self.device, non_blocking=True).half()
         else:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -136,28 +137,31 @@ def images_embed(*, image_ids: Sequence[int], encoder: ClipEncoder | None = None
     if not images:
         return 0
     written = 0
+    size = encoder.batch_size
+    chunks = [images[i : i + size] for i in range(0, len(images), size)]
     with ThreadPoolExecutor(max_workers=settings.CLIP_DECODE_WORKERS) as pool:
-        # Decoding + preprocessing run in threads (PIL releases the GIL), so batches are
-        # ready when the model asks for them.
-        chunks = [
-            images[i : i + encoder.batch_size] for i in range(0, len(images), encoder.batch_size)
-        ]
-        prepared = pool.map(lambda chunk: _prepare(encoder, chunk), chunks)
-        for chunk, pixels in prepared:
-            if not chunk:
-                continue
-            vectors = encoder.embed_pixels(pixels)
-            written += _write_image_vectors(model, chunk, vectors)
+        # One job per image (read, decode, preprocess: PIL and torch release the GIL), so even
+        # a single batch is decoded by all threads. The next batch is decoded while the model
+        # runs on this one; no more than two batches are held, whatever the number of ids.
+        def submit(chunk: list[ProductImage]) -> list[Future]:
+            return [pool.submit(_prepare, encoder, img) for img in chunk]
+
+        in_flight = deque(submit(chunk) for chunk in chunks[:2])
+        for i, chunk in enumerate(chunks):
+            pixels = [f.result() for f in in_flight.popleft()]
+            if i + 2 < len(chunks):
+                in_flight.append(submit(chunks[i + 2]))
+            ok = [(img, px) for img, px in zip(chunk, pixels, strict=True) if px is not None]
+            if ok:
+                vectors = encoder.embed_pixels([px for _, px in ok])
+                written += _write_image_vectors(model, [img for img, _ in ok], vectors)
     embedding_model_activate_if_covered(model)
     return written
 
 
-def _prepare(encoder: ClipEncoder, chunk: list[ProductImage]):
-    loaded = [(img, _load(img)) for img in chunk]
-    ok = [(img, pil) for img, pil in loaded if pil is not None]
-    if not ok:
-        return [], None
-    return [img for img, _ in ok], encoder.preprocess_images([pil for _, pil in ok])
+def _prepare(encoder: ClipEncoder, image: ProductImage):
+    pil = _load(image)
+    return None if pil is None else encoder.preprocess_image(pil)
 
 
 def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:
