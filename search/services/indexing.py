@@ -20,6 +20,7 @@ from search.images import InvalidImage, open_image
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.selectors import image_ids_pending, product_ids_text_pending
 from search.services.models import (
+    configured_embedding_model,
     configured_spec,
     embedding_model_activate_if_covered,
     embedding_model_for,
@@ -213,7 +214,7 @@ def product_texts_embed(*, product_ids: Sequence[int], encoder: ClipEncoder | No
 
 def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str, int]:
     """Find everything the configured model has not embedded and queue it (or embed inline)."""
-    model = embedding_model_for(get_encoder(configured_spec()))
+    model = configured_embedding_model()
     limit = limit or settings.EMBEDDING_SWEEP_BATCH
     image_ids = image_ids_pending(model=model, limit=limit)
     product_ids = product_ids_text_pending(model=model, limit=limit)

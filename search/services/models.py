@@ -21,10 +21,12 @@ def configured_spec() -> ModelSpec:
 
 
 def embedding_model_for(encoder: ClipEncoder) -> EmbeddingModel:
-    """The row for ``encoder``'s model, created with its HNSW indexes on first use.
+    """The row for ``encoder``'s model, created on first use.
 
-    The very first model of an installation becomes active at once; later ones wait for
-    ``embedding_model_activate_if_covered`` so that search never reads a half-indexed model.
+    The very first model of an installation becomes active at once, with its HNSW indexes,
+    since search reads it while it fills. Later ones wait for
+    ``embedding_model_activate_if_covered`` so that search never reads a half-indexed model;
+    their indexes are built in bulk just before the switch (see ``embedding_model_activate``).
     """
     row = EmbeddingModel.objects.filter(key=encoder.key).first()
     if row is not None:
@@ -44,34 +46,74 @@ def embedding_model_for(encoder: ClipEncoder) -> EmbeddingModel:
             row.is_active = True
             row.activated_at = timezone.now()
             row.save(update_fields=["is_active", "activated_at"])
-    if created:
+    if created and row.is_active:
         hnsw_indexes_ensure(row)
     return row
 
 
 def configured_embedding_model() -> EmbeddingModel:
-    return embedding_model_for(get_encoder(configured_spec()))
+    """The configured model's row. The model itself is loaded only to create a missing row
+    (its dimension is needed), so the sweep on a CPU worker never loads CLIP."""
+    spec = configured_spec()
+    row = EmbeddingModel.objects.filter(key=spec.key).first()
+    return row if row is not None else embedding_model_for(get_encoder(spec))
 
 
-def hnsw_indexes_ensure(model: EmbeddingModel) -> None:
+_VECTOR_TABLES = ("search_imageembedding", "search_textembedding")
+# Any constant: one build at a time, so a second worker never starts a duplicate build or
+# mistakes a build in progress (not yet valid) for a failed one.
+_BUILD_LOCK = 7_240_001
+
+
+def hnsw_indexes_ensure(model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
     """One partial HNSW index per model and table, on the vector cast to the model's dimension.
 
     The column has no fixed dimension so models of 512/768/1024 dims can coexist during a
-    switch; a partial index per model keeps each model's graph separate and small.
+    switch; a partial index per model keeps each model's graph separate and small. Outside
+    a transaction the build is CONCURRENTLY, so workers keep writing vectors meanwhile. A
+    build that failed half-way leaves an invalid index, which is dropped and rebuilt. The
+    server's ``maintenance_work_mem`` should hold the graph (pgvector says so in a NOTICE
+    otherwise) or the build is many times slower.
     """
+    if concurrently is None:
+        concurrently = not connection.in_atomic_block
+    how = " CONCURRENTLY" if concurrently else ""
     with connection.cursor() as cur:
-        # Deferred FK checks from rows inserted earlier in this transaction block DDL.
-        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table in ("search_imageembedding", "search_textembedding"):
-            cur.execute(
-                f"CREATE INDEX IF NOT EXISTS {table}_hnsw_{model.pk} ON {table} "
-                f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
-                f"WITH (m = {int(settings.HNSW_M)}, ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
-                f"WHERE model_id = {int(model.pk)}"
-            )
+        if not concurrently:
+            # Deferred FK checks from rows inserted earlier in this transaction block DDL.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("SELECT pg_advisory_lock(%s)", [_BUILD_LOCK])
+        try:
+            for table in _VECTOR_TABLES:
+                name = f"{table}_hnsw_{int(model.pk)}"
+                cur.execute(
+                    "SELECT i.indisvalid FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+                    [name],
+                )
+                found = cur.fetchone()
+                if found and found[0]:
+                    continue
+                if found:
+                    cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
+                cur.execute(
+                    f"CREATE INDEX{how} {name} ON {table} "
+                    f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
+                    f"WITH (m = {int(settings.HNSW_M)}, "
+                    f"ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
+                    f"WHERE model_id = {int(model.pk)}"
+                )
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
 
 
 def embedding_model_activate(model: EmbeddingModel) -> None:
+    """Switch search to ``model``, building its HNSW indexes first if they are missing.
+
+    Built here, once the vectors are all written, rather than grown row by row during the
+    re-index: a bulk build is many times faster and the re-index writes skip HNSW upkeep.
+    """
+    hnsw_indexes_ensure(model)
     with transaction.atomic():
         EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(
