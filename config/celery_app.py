@@ -16,14 +16,16 @@ log = logging.getLogger("search.warmup")
 
 @worker_process_init.connect
 def _warm_up_encoder(**kwargs) -> None:
-    """Load the CLIP model as each worker process starts (prefork children and solo alike).
+    """Load the CLIP model as each embedding worker process starts (prefork child or solo).
 
+    Only workers consuming the embeddings queue: the default-queue worker never embeds.
     In a thread: prefork gives a child 4 s to report alive, less than a model load; a task
     that arrives meanwhile waits on the encoder cache's lock instead of loading a second copy.
     """
     from django.conf import settings
 
-    if settings.CLIP_WARMUP:
+    consumed = set(app.amqp.queues.consume_from)  # the -Q selection, inherited by children
+    if settings.CLIP_WARMUP and settings.EMBEDDING_QUEUE in consumed:
         threading.Thread(target=_warm_up, name="clip-warm-up", daemon=True).start()
 
 
