@@ -1,0 +1,104 @@
+"""Shared plumbing of the benchmark commands: a throwaway database, timing, tables.
+
+Benchmarks write thousands of rows and drop/rebuild indexes; they must never run against a
+shop's catalog. By default a benchmark command re-runs itself under ``config.settings.test``
+with the service variables removed, which starts a fresh PostgreSQL + Redis + media folder
+in a temporary directory and deletes them at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import CommandError
+
+TEST_SETTINGS = "config.settings.test"
+# Anything that would point the throwaway settings at real services or a real media folder.
+_SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "MEDIA_ROOT",
+)
+
+
+def on_throwaway_services() -> bool:
+    """True when this process started its own PostgreSQL/Redis and media folder.
+
+    ``config.settings.test`` starts them only when no DATABASE_URL is set, and keeps them in
+    its module-level ``_services``; its media folder is a fresh ``shop-media-*`` temp dir.
+    """
+    # The environment, not settings.SETTINGS_MODULE: overridden settings (tests) hide it.
+    if os.environ.get("DJANGO_SETTINGS_MODULE") != TEST_SETTINGS:
+        return False
+    module = sys.modules.get(TEST_SETTINGS)
+    media = Path(settings.MEDIA_ROOT)
+    return (
+        getattr(module, "_services", None) is not None
+        and media.parent == Path(tempfile.gettempdir())
+        and media.name.startswith("shop-media-")
+    )
+
+
+def ensure_throwaway(command: str) -> bool:
+    """Decide where a benchmark runs. Returns True if the caller should run it here.
+
+    Otherwise re-runs ``manage.py <command> ...`` (same arguments) on throwaway services,
+    waits, and returns False.
+    """
+    if on_throwaway_services():
+        return True
+    if sys.argv[1:2] != [command]:
+        raise CommandError(
+            f"{command} needs a database it can throw away: run it as "
+            f"DJANGO_SETTINGS_MODULE={TEST_SETTINGS} python manage.py {command} ..."
+        )
+    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+    env["DJANGO_SETTINGS_MODULE"] = TEST_SETTINGS
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    code = subprocess.call([sys.executable, str(manage), *sys.argv[1:]], env=env)
+    if code:
+        raise CommandError(f"the benchmark failed (exit status {code})")
+    return False
+
+
+def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
+    values = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p95_ms": round(float(np.percentile(values, 95)), 2),
+        "mean_ms": round(float(values.mean()), 2),
+        "n": len(values),
+    }
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table (also valid Markdown), columns padded to their widest cell."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def json_write(path: Path | None, payload: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")

@@ -1,0 +1,57 @@
+"""The benchmark commands run end to end (tiny sizes: these check they work, not speed)."""
+
+import io
+import json
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from search.models import ImageEmbedding
+from shop.models import ProductImage
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the benchmarks COPY on a 2nd connection
+
+
+def test_bench_indexing_compares_batched_and_naive(tmp_path):
+    out = io.StringIO()
+    report = tmp_path / "indexing.json"
+    call_command(
+        "bench_indexing",
+        images=16,
+        model="shop-clip-tiny",
+        pretrained="",
+        batch_size=8,
+        json=report,
+        stdout=out,
+    )
+    result = json.loads(report.read_text())
+    assert result["batched"]["images"] == result["naive"]["images"] == 16
+    assert result["speedup"] > 0 and result["precision"] == "fp32"
+    assert "| batched pipeline" in out.getvalue() and "Speed-up:" in out.getvalue()
+    assert ImageEmbedding.objects.count() == 16
+    names = list(ProductImage.objects.values_list("image", flat=True))
+    assert names and not any(default_storage.exists(n) for n in names)  # photos cleaned up
+
+
+def test_bench_search_reports_latency_recall_and_full_pages(tmp_path):
+    out = io.StringIO()
+    report = tmp_path / "search.json"
+    call_command(
+        "bench_search",
+        products=1000,
+        queries=5,
+        limit=10,
+        model="shop-clip-tiny",
+        pretrained="",
+        e2e_queries=2,
+        json=report,
+        stdout=out,
+    )
+    result = json.loads(report.read_text())
+    assert result["dim"] == 64 and len(result["database_side"]) == 6
+    for row in result["database_side"]:
+        assert row["full_pages"] == "5/5", row  # filters keep ~26 of 1,000
+        assert row["recall@10"] >= 0.9, row
+    assert [r["query"] for r in result["end_to_end"]["results"]][0] == "text (encoder, not cached)"
+    assert "recall@10" in out.getvalue()
