@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 
 from search.embeddings import ClipEncoder, get_encoder
 from search.images import InvalidImage, open_image
@@ -137,10 +137,10 @@ def images_embed(*, image_ids: Sequence[int], encoder: ClipEncoder | None = None
     images = list(ProductImage.objects.filter(id__in=image_ids).exclude(id__in=done).order_by("id"))
     if not images:
         return 0
-    written = 0
     size = encoder.batch_size
     chunks = [images[i : i + size] for i in range(0, len(images), size)]
-    with ThreadPoolExecutor(max_workers=settings.CLIP_DECODE_WORKERS) as pool:
+    writes: list[Future] = []
+    with ThreadPoolExecutor(max_workers=settings.CLIP_DECODE_WORKERS) as pool, _Writer() as writer:
         # One job per image (read, decode, preprocess: PIL and torch release the GIL), so even
         # a single batch is decoded by all threads. The next batch is decoded while the model
         # runs on this one; no more than two batches are held, whatever the number of ids.
@@ -155,9 +155,41 @@ def images_embed(*, image_ids: Sequence[int], encoder: ClipEncoder | None = None
             ok = [(img, px) for img, px in zip(chunk, pixels, strict=True) if px is not None]
             if ok:
                 vectors = encoder.embed_pixels([px for _, px in ok])
-                written += _write_image_vectors(model, [img for img, _ in ok], vectors)
+                writes.append(writer.write(model, [img for img, _ in ok], vectors))
+    written = sum(w.result() for w in writes)
     embedding_model_activate_if_covered(model)
     return written
+
+
+class _Writer:
+    """Writes a batch's vectors while the model computes the next one.
+
+    A thread of its own (with its own database connection, closed at the end) when running
+    in autocommit, as workers do; inline inside a transaction, whose uncommitted rows another
+    connection could not see. One write in flight at most: errors surface at the next batch.
+    """
+
+    def __enter__(self) -> _Writer:
+        self._thread = (
+            None if transaction.get_connection().in_atomic_block else ThreadPoolExecutor(1)
+        )
+        self._last: Future | None = None
+        return self
+
+    def write(self, model: EmbeddingModel, images: list[ProductImage], vectors) -> Future:
+        if self._last is not None:
+            self._last.result()
+        if self._thread is None:
+            done: Future = Future()
+            done.set_result(_write_image_vectors(model, images, vectors))
+            return done
+        self._last = self._thread.submit(_write_image_vectors, model, images, vectors)
+        return self._last
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._thread.submit(connection.close)  # runs in the writer thread: its connection
+            self._thread.shutdown(wait=True)
 
 
 def _prepare(encoder: ClipEncoder, image: ProductImage):
