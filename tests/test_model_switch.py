@@ -14,7 +14,7 @@ from django.db import connection
 
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.services import indexing
-from search.services.models import configured_embedding_model
+from search.services.models import configured_embedding_model, hnsw_indexes_ensure
 from search.services.query import SearchRequest, Term, products_search, text_vector
 from shop.models import ProductImage
 from tests.conftest import _save_random_tiny
@@ -164,3 +164,24 @@ def test_drop_model_vectors_skips_the_configured_model(make_product, settings, m
     assert EmbeddingModel.objects.filter(pk=model_b.pk).exists()
     call_command("drop_model_vectors", str(model_b.pk), force=True, verbosity=0)
     assert not EmbeddingModel.objects.filter(pk=model_b.pk).exists()
+
+
+def test_an_invalid_hnsw_index_is_rebuilt(make_product):
+    """A CONCURRENTLY build that died half-way leaves an invalid index the planner ignores."""
+    _catalog(make_product, 2)
+    _index_inline()
+    model = EmbeddingModel.objects.get(is_active=True)
+    name = f"search_imageembedding_hnsw_{model.pk}"
+
+    def valid() -> bool:
+        with connection.cursor() as cur:
+            cur.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [name])
+            return cur.fetchone()[0]
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
+        )
+    assert not valid()
+    hnsw_indexes_ensure(model)
+    assert valid()

@@ -82,7 +82,10 @@ def hnsw_indexes_ensure(model: EmbeddingModel, *, concurrently: bool | None = No
         if not concurrently:
             # Deferred FK checks from rows inserted earlier in this transaction block DDL.
             cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cur.execute("SELECT pg_advisory_lock(%s)", [_BUILD_LOCK])
+        # Inside a transaction a transaction-level lock: a failed build aborts the
+        # transaction, and the lock must go with it rather than outlive it in the session.
+        lock = "pg_advisory_lock" if concurrently else "pg_advisory_xact_lock"
+        cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
         try:
             for table in _VECTOR_TABLES:
                 name = f"{table}_hnsw_{int(model.pk)}"
@@ -104,7 +107,8 @@ def hnsw_indexes_ensure(model: EmbeddingModel, *, concurrently: bool | None = No
                     f"WHERE model_id = {int(model.pk)}"
                 )
         finally:
-            cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
+            if concurrently:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
 
 
 def embedding_model_activate(model: EmbeddingModel) -> None:

@@ -179,7 +179,18 @@ class Command(BaseCommand):
         started = time.perf_counter()
         model, catalog = self._load(opts, source, encoder)
         load_s = time.perf_counter() - started
-        self.stdout.write(f"Loaded and indexed {opts['products']:,} products in {load_s:.0f}s.")
+        with connection.cursor() as cur:
+            # Latency depends on whether the HNSW graph fits in shared_buffers; say which.
+            cur.execute(
+                "SELECT pg_size_pretty(pg_relation_size(%s::regclass)), "
+                "current_setting('shared_buffers')",
+                [f"search_imageembedding_hnsw_{model.pk}"],
+            )
+            index_size, shared_buffers = cur.fetchone()
+        self.stdout.write(
+            f"Loaded and indexed {opts['products']:,} products in {load_s:.0f}s; HNSW index "
+            f"{index_size}, PostgreSQL shared_buffers {shared_buffers}."
+        )
 
         results = self._phase_db(opts, model, source, catalog)
         rows = [
@@ -221,6 +232,8 @@ class Command(BaseCommand):
                     "ef_search": opts["ef_search"],
                 },
                 "load_and_index_s": load_s,
+                "hnsw_index_size": index_size,
+                "shared_buffers": shared_buffers,
                 "filters": str(FILTERS),
                 "database_side": results,
                 "end_to_end": {"encoder": encoder.key if encoder else None, "results": e2e},
