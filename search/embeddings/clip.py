@@ -269,6 +269,8 @@ def get_encoder(spec: ModelSpec | None = None) -> ClipEncoder:
     with _encoders_lock:
         encoder = _encoders.get(cache_key)
         if encoder is None:
+            if settings.CLIP_TORCH_THREADS:
+                _torch()[0].set_num_threads(settings.CLIP_TORCH_THREADS)
             encoder = ClipEncoder(
                 spec,
                 device=settings.CLIP_DEVICE,
