@@ -39,3 +39,24 @@ def embed_product_texts(self, product_ids: list[int]) -> int:
 @shared_task
 def sweep_pending() -> dict[str, int]:
     return indexing.pending_sweep()
+
+
+@shared_task(bind=True, acks_late=False)
+def train_clip(self, options: dict) -> dict:
+    """Train or fine-tune CLIP (``search.embeddings.training.TrainOptions`` fields) and save.
+
+    Long-running and not idempotent in cost, so it is never retried automatically; the result
+    says where the model is and which settings select it.
+    """
+    from search.embeddings.training import TrainOptions, train
+
+    opts = TrainOptions(**{"progress": False, **options})
+    if not opts.command:
+        opts.command = f"celery task search.tasks.train_clip({options!r})"
+    result = train(opts)
+    return {
+        "out": str(result.out),
+        "env": result.env,
+        "metrics": result.metrics,
+        "duration_s": round(result.duration_s, 1),
+    }

@@ -20,6 +20,7 @@ from search.embeddings.training import (
     TrainingError,
     TrainOptions,
     autocast_dtype,
+    compose_loss,
     load_model,
     lr_at,
     product_captions,
@@ -132,6 +133,40 @@ def test_bf16_autocast_path_runs(tmp_path):
         )
     )
     assert np.isfinite(result.metrics["train_loss"])
+
+
+def test_compose_and_label_losses_train(tmp_path):
+    """The 'this, but in red' and category-prompt losses run with the CLIP loss and are recorded."""
+    result = train(
+        TrainOptions(
+            model="shop-clip-tiny",
+            train_count=120,
+            val_count=20,
+            epochs=2,
+            batch_size=40,
+            lr=2e-3,
+            compose_weight=1.0,
+            label_weight=1.0,
+            out=str(tmp_path / "c"),
+            progress=False,
+        )
+    )
+    assert len(result.history) == 2 and np.isfinite(result.metrics["train_loss"])
+    record = json.loads((result.out / "TRAINING.json").read_text())
+    assert record["options"]["compose_weight"] == 1.0
+    assert record["options"]["label_weight"] == 1.0
+
+
+def test_compose_loss_targets_the_same_item_in_the_other_colour():
+    torch, _ = _torch()
+    gen = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(6, 16, generator=gen), dim=-1)
+    partner = torch.tensor([3, 4, 5, 0, 1, 2])
+    # Colour texts chosen so that 0.7 * image + 0.3 * text points exactly at the partner.
+    word = (img[partner] - 0.7 * img) / 0.3
+    good = compose_loss(img, word, torch.tensor(100.0))
+    wrong = compose_loss(img, word[torch.tensor([1, 2, 0, 4, 5, 3])], torch.tensor(100.0))
+    assert float(good) < 0.01 < float(wrong)
 
 
 def test_fast_render_matches_colourise_then_preprocess():
