@@ -92,8 +92,9 @@ def zero_shot(
 
 
 def colour_vocabulary() -> list[str]:
+    """The catalog's own colours when it has them (the words its model knows), else a list."""
     catalog = Product.objects.exclude(colour="").values_list("colour", flat=True).distinct()
-    return sorted({c.lower() for c in catalog} | set(COLOURS))
+    return sorted({c.lower() for c in catalog}) or COLOURS
 
 
 def image_describe(
