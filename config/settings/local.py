@@ -23,3 +23,6 @@ if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The run command serves uploaded product photos itself.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
