@@ -24,6 +24,7 @@ from search.embeddings.training import (
     load_model,
     lr_at,
     product_captions,
+    same_label_loss,
     train,
 )
 from shop.demo.fashion import colourise, load_split, sample_items
@@ -136,7 +137,7 @@ def test_bf16_autocast_path_runs(tmp_path):
 
 
 def test_compose_and_label_losses_train(tmp_path):
-    """The 'this, but in red' and category-prompt losses run with the CLIP loss and are recorded."""
+    """The extra losses ('this, but in red', category prompts, same-category images) run."""
     result = train(
         TrainOptions(
             model="shop-clip-tiny",
@@ -147,6 +148,7 @@ def test_compose_and_label_losses_train(tmp_path):
             lr=2e-3,
             compose_weight=1.0,
             label_weight=1.0,
+            image_label_weight=1.0,
             out=str(tmp_path / "c"),
             progress=False,
         )
@@ -155,6 +157,18 @@ def test_compose_and_label_losses_train(tmp_path):
     record = json.loads((result.out / "TRAINING.json").read_text())
     assert record["options"]["compose_weight"] == 1.0
     assert record["options"]["label_weight"] == 1.0
+    assert record["options"]["image_label_weight"] == 1.0
+
+
+def test_same_label_loss_prefers_label_clusters():
+    torch, _ = _torch()
+    labels = torch.tensor([0, 0, 1, 1])
+    clustered = torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.14, 0.99]])
+    mixed = clustered[torch.tensor([0, 2, 1, 3])]
+    scale = torch.tensor(20.0)
+    assert float(same_label_loss(clustered, labels, scale)) < 0.01
+    assert float(same_label_loss(mixed, labels, scale)) > 1.0
+    assert float(same_label_loss(clustered, torch.tensor([0, 1, 2, 3]), scale)) == 0.0
 
 
 def test_compose_loss_targets_the_same_item_in_the_other_colour():
@@ -167,6 +181,11 @@ def test_compose_loss_targets_the_same_item_in_the_other_colour():
     good = compose_loss(img, word, torch.tensor(100.0))
     wrong = compose_loss(img, word[torch.tensor([1, 2, 0, 4, 5, 3])], torch.tensor(100.0))
     assert float(good) < 0.01 < float(wrong)
+    only_partner = torch.zeros(6, 6, dtype=torch.bool)
+    only_partner[torch.arange(6), partner] = True
+    assert float(compose_loss(img, word, torch.tensor(100.0), positives=only_partner)) == (
+        pytest.approx(float(good), abs=1e-6)
+    )
 
 
 def test_fast_render_matches_colourise_then_preprocess():

@@ -77,6 +77,9 @@ class TrainOptions:
     # Also classify each image among the label prompts ("a dress", from the category), which
     # makes the category weigh more in image vectors (image -> similar image search).
     label_weight: float = 0.0
+    # Image to image: images with the same label are neighbours whatever their colour
+    # (supervised contrastive), so "more like this" finds the same kind of product.
+    image_label_weight: float = 0.0
     split: str = "train"  # Fashion-MNIST split to train on
     device: str = "auto"
     precision: str = "auto"  # auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16, fp16
@@ -595,14 +598,16 @@ class Augment:
         )
 
 
-def compose_loss(img, word_txt, scale, image_share: float = 0.7):
+def compose_loss(img, word_txt, scale, image_share: float = 0.7, positives=None):
     """Cross-entropy of finding an item's other colour with ``image + text(other colour)``.
 
     ``img`` holds n items in one colour and then the same n items in another; ``word_txt[j]``
     is the text vector of the colour of image j's partner (j + n mod 2n). The query is
     ``image_share * image + (1 - image_share) * text``, re-normalised, as the search combines
     terms; candidates are all images of the batch, so the query's own image (same item, old
-    colour) is the hardest negative.
+    colour) is the hardest negative. ``positives`` (bool [2n, 2n]), when given, spreads the
+    target over every image that answers the query (e.g. same category in the new colour), as
+    a shopper would; by default only the partner counts.
     """
     torch, _ = _torch()
     import torch.nn.functional as F
@@ -610,8 +615,29 @@ def compose_loss(img, word_txt, scale, image_share: float = 0.7):
     n2 = len(img)
     query = F.normalize(image_share * img + (1 - image_share) * word_txt, dim=-1)
     logits = scale * query @ img.T
-    partner = (torch.arange(n2, device=img.device) + n2 // 2) % n2
-    return F.cross_entropy(logits, partner)
+    if positives is None:
+        partner = (torch.arange(n2, device=img.device) + n2 // 2) % n2
+        return F.cross_entropy(logits, partner)
+    target = positives.float()
+    target = target / target.sum(dim=1, keepdim=True).clamp_min(1)
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def same_label_loss(img, labels, scale):
+    """Supervised contrastive loss on images: each image's neighbours should share its label."""
+    torch, _ = _torch()
+    import torch.nn.functional as F
+
+    n = len(img)
+    eye = torch.eye(n, dtype=torch.bool, device=img.device)
+    logits = (scale * img @ img.T).masked_fill(eye, float("-inf"))
+    positives = (labels[:, None] == labels[None, :]) & ~eye
+    has = positives.any(dim=1)
+    if not bool(has.any()):
+        return img.sum() * 0
+    target = positives.float() / positives.sum(dim=1, keepdim=True).clamp_min(1)
+    log_prob = F.log_softmax(logits, dim=1).masked_fill(eye, 0)
+    return -(target * log_prob).sum(dim=1)[has].mean()
 
 
 class TokenCache:
@@ -701,13 +727,26 @@ class Trainer:
         img, txt = self.features(pixels, tokens)
         txt, extra_txt = txt[:n], txt[n:]
         loss = self.loss_fn(img, txt, scale)
+        item_idx = np.concatenate([idx, idx]) if compose else np.asarray(idx)
         if compose:
             where = torch.tensor([extra.index(w) for w in words], device=self.device)
+            positives = None
+            if labels:
+                # Any image of the same label in the asked-for colour answers the query.
+                target_colour = np.array(words)
+                own_colour = np.roll(target_colour, n // 2)
+                cats = data.label_ids(item_idx)
+                pos = (cats[None, :] == cats[:, None]) & (
+                    own_colour[None, :] == target_colour[:, None]
+                )
+                positives = torch.from_numpy(pos).to(self.device)
             loss = loss + self.opts.compose_weight * compose_loss(
-                img, extra_txt[where], scale, self.opts.compose_image_share
+                img, extra_txt[where], scale, self.opts.compose_image_share, positives
             )
+        if self.opts.image_label_weight > 0 and len(data.label_prompts) > 1:
+            same = torch.from_numpy(data.label_ids(item_idx)).to(self.device)
+            loss = loss + self.opts.image_label_weight * same_label_loss(img, same, scale)
         if labels:
-            item_idx = np.concatenate([idx, idx]) if compose else np.asarray(idx)
             prompts = extra_txt[[extra.index(p) for p in data.label_prompts]]
             target = torch.from_numpy(data.label_ids(item_idx)).to(self.device)
             loss = loss + self.opts.label_weight * torch.nn.functional.cross_entropy(
@@ -776,8 +815,17 @@ class Trainer:
         }
 
 
-def train(opts: TrainOptions, *, log_fn: Callable[[str], None] | None = None) -> TrainResult:
-    """Train (or fine-tune) and save; returns the metrics and the in-memory model."""
+def train(
+    opts: TrainOptions,
+    *,
+    log_fn: Callable[[str], None] | None = None,
+    on_epoch: Callable[[dict, Any], None] | None = None,
+) -> TrainResult:
+    """Train (or fine-tune) and save; returns the metrics and the in-memory model.
+
+    ``on_epoch(row, model)`` is called after each epoch with that epoch's metrics (progress
+    reporting, or keeping intermediate checkpoints with ``save_model``).
+    """
     torch, _ = _torch()
     from tqdm.auto import tqdm
 
@@ -846,6 +894,8 @@ def train(opts: TrainOptions, *, log_fn: Callable[[str], None] | None = None) ->
             row.update(trainer.evaluate(val_data))
             history.append(row)
             say(_format_row(row))
+            if on_epoch is not None:
+                on_epoch(row, model)
     finally:
         bar.close()
     model.eval()

@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Train a CLIP model from scratch (a project model config such as shop-clip-demo) or "
         "fine-tune pretrained weights (--pretrained), on Fashion-MNIST or the catalog, and save "
-        "a folder that CLIP_PRETRAINED=local-dir:DIR loads."
+        "a folder that CLIP_PRETRAINED=local-dir:DIR loads. The bundled demo model's exact "
+        "command is in search/embeddings/weights/shop-clip-demo/TRAINING.json."
     )
 
     def add_arguments(self, parser):
@@ -72,10 +73,22 @@ class Command(BaseCommand):
             help="weight of the 'this, but in {colour}' loss (fashion-mnist source)",
         )
         parser.add_argument(
+            "--compose-image-share",
+            type=float,
+            default=d.compose_image_share,
+            help="image share of the composed query in that loss (the search's hybrid weight)",
+        )
+        parser.add_argument(
             "--label-weight",
             type=float,
             default=d.label_weight,
-            help="weight of classifying images among category prompts",
+            help="weight of classifying images among category prompts ('a dress')",
+        )
+        parser.add_argument(
+            "--image-label-weight",
+            type=float,
+            default=d.image_label_weight,
+            help="weight of pulling same-category images together whatever their colour",
         )
 
     def handle(self, *args, **o):
@@ -100,7 +113,9 @@ class Command(BaseCommand):
             save_dtype=o["save_dtype"],
             progress=not o["no_progress"],
             compose_weight=o["compose_weight"],
+            compose_image_share=o["compose_image_share"],
             label_weight=o["label_weight"],
+            image_label_weight=o["image_label_weight"],
             command=" ".join(["python", "manage.py", "train_clip", *sys.argv[2:]])
             if len(sys.argv) > 1 and sys.argv[1] == "train_clip"
             else "",
