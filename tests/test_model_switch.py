@@ -185,3 +185,30 @@ def test_an_invalid_hnsw_index_is_rebuilt(make_product):
     assert not valid()
     hnsw_indexes_ensure(model)
     assert valid()
+
+
+def test_a_process_keeps_at_most_the_configured_number_of_models(
+    settings, tiny_model_dir, model_b_dir, tmp_path
+):
+    from search.embeddings.clip import ModelSpec, clear_encoders, get_encoder, loaded_encoders
+
+    settings.CLIP_MAX_LOADED_MODELS = 2
+    third_dir = tmp_path / "tiny-seed-2"
+    _save_random_tiny(third_dir, seed=2)
+    a = ModelSpec("tiny", f"local-dir:{tiny_model_dir}")
+    b = ModelSpec("tiny-96", f"local-dir:{model_b_dir}")
+    c = ModelSpec("tiny-2", f"local-dir:{third_dir}")
+    clear_encoders()
+    try:
+        first_a = get_encoder(a)
+        get_encoder(b)
+        assert get_encoder(a) is first_a, "a loaded model is reused, not reloaded"
+        get_encoder(c)  # b is now the least recently used
+        assert loaded_encoders() == [a, c]
+        assert get_encoder(a) is first_a
+        assert get_encoder(b) is not None and loaded_encoders() == [a, b]
+        assert get_encoder(a) is first_a
+        # The model the old one was evicted for still embeds, with its own dimension.
+        assert get_encoder(b).embed_texts(["a red dress"]).shape == (1, 96)
+    finally:
+        clear_encoders()

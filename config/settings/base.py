@@ -142,6 +142,9 @@ CLIP_WARMUP = env.bool("CLIP_WARMUP", default=True)
 # torch intra-op threads per process; 0 = torch's default (all cores). Processes sharing
 # cores (web workers, several Celery workers) should use cores / processes.
 CLIP_TORCH_THREADS = env.int("CLIP_TORCH_THREADS", default=0)
+# Models a process keeps loaded (least recently used is dropped): 2 covers a model switch,
+# when search still answers from the old model while workers index with the new one.
+CLIP_MAX_LOADED_MODELS = env.int("CLIP_MAX_LOADED_MODELS", default=2)
 SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
 SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
 HNSW_M = env.int("HNSW_M", default=16)
