@@ -47,10 +47,15 @@ def test_killed_worker_batch_is_redelivered_and_embedded_once(make_product, sett
             message="the worker to load and warm up the model",
         )
         embeddings_enqueue(image_ids, [])
+        # Kill while the worker holds a batch it has logged receiving, not in the instant
+        # between acknowledging one batch and fetching the next (nothing would be held then).
         wait_for(
-            lambda: 0 < ImageEmbedding.objects.count() < len(image_ids),
-            interval=0.02,
-            message="the first batches to land",
+            lambda: (
+                0 < ImageEmbedding.objects.count() < len(image_ids)
+                and _holding_logged_task(broker, tmp_path / "first.log")
+            ),
+            interval=0.01,
+            message="the worker to be inside a batch after the first ones landed",
         )
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
@@ -76,6 +81,11 @@ def test_killed_worker_batch_is_redelivered_and_embedded_once(make_product, sett
     assert sorted(row["image_id"] for row in per_image) == image_ids
     assert {row["n"] for row in per_image} == {1}
     assert broker.llen(settings.EMBEDDING_QUEUE) == 0
+
+
+def _holding_logged_task(broker: redis.Redis, log_path) -> bool:
+    held = broker.hvals("unacked")
+    return len(held) == 1 and f"[{_task_id(held[0])}]" in log_path.read_text()
 
 
 def _task_id(raw: bytes) -> str:
