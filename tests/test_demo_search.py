@@ -53,13 +53,13 @@ def test_demo_model_rankings(demo_catalog):
         top([Term(kind="text", text=text_query(colour, category))], k=1) == [(colour, category)]
         for colour, category in QUERIES
     )
-    assert text_hits >= 6, f"text: {text_hits}/8 queries found colour + category first"
+    assert text_hits >= 7, f"text: {text_hits}/8 queries found colour + category first"
 
     same_category = []
     for colour, category in QUERIES:
         found = top([Term(kind="product", product_id=demo_catalog[(colour, category)].pk)], k=5)
         same_category.append(sum(c == category for _, c in found) / 5)
-    assert sum(same_category) / len(same_category) >= 0.6, same_category
+    assert sum(same_category) / len(same_category) >= 0.75, same_category
 
     w = DEFAULT_TEXT_WEIGHT
     recoloured = []
@@ -76,9 +76,9 @@ def test_demo_model_rankings(demo_catalog):
             c == ("red" if q[0] != "red" else "blue")
             for (c, _), q in zip(recoloured, QUERIES, strict=True)
         )
-        >= 6
+        >= 7
     )
-    assert sum(r[1] == q[1] for r, q in zip(recoloured, QUERIES, strict=True)) >= 4, recoloured
+    assert sum(r[1] == q[1] for r, q in zip(recoloured, QUERIES, strict=True)) >= 6, recoloured
 
     described = [image_describe(product_id=demo_catalog[q].pk, top=3) for q in QUERIES]
     assert sum(d.categories[0].name == q[1] for d, q in zip(described, QUERIES, strict=True)) >= 6
@@ -86,9 +86,10 @@ def test_demo_model_rankings(demo_catalog):
 
 
 def test_evaluation_on_a_small_catalog(demo_catalog):
-    # Far above the untrained floor (README "Measured quality": ~0.0, ~0.3 and ~0.0).
+    # Near the full evaluation's figures and far above the untrained floor (README "Measured
+    # quality": 0.92 / 0.87 / 0.83 trained, ~0.0 / ~0.3 / ~0.0 untrained).
     figures = evaluate(k=2, photo_queries=30, recall_k=10, hybrid_weights=(0.5,))
-    assert figures["text P@2 (colour+category)"] >= 0.7
-    assert figures["photo P@2 (same category)"] >= 0.6
-    assert figures["hybrid P@2 image 0.5 / text 0.5"] >= 0.4
+    assert figures["text P@2 (colour+category)"] >= 0.85
+    assert figures["photo P@2 (same category)"] >= 0.8
+    assert figures["hybrid P@2 image 0.5 / text 0.5"] >= 0.7
     assert 0 <= figures["text recall@10"] <= 1
