@@ -25,6 +25,7 @@ def test_upload_select_region_and_search(live_server, page, screenshot, catalog,
     scene.save(path)
 
     page.goto(live_server.url + "/search/photo/")
+    assert not page.is_visible("#preview"), "no empty preview (broken image) before a photo"
     page.set_input_files("#image-input", str(path))
     page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
     box = page.locator("#preview").bounding_box()
