@@ -34,3 +34,47 @@ def test_broken_compose_file_is_rejected(tmp_path):
     broken.write_text("services:\n  web:\n    ports: 8000\n    depends_on: [nothing]\n")
     result = subprocess.run([str(binary), "-f", str(broken), "config", "-q"], capture_output=True)
     assert result.returncode != 0
+
+
+def _settings_probe(module: str, **env: str) -> dict:
+    """Import a settings module and its URLs in a fresh process, as the run command does."""
+    import json
+    import os
+    import sys
+
+    code = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.urls import Resolver404, resolve
+try:
+    media_view = resolve("/media/products/x.png").func.__name__
+except Resolver404:
+    media_view = None
+print(json.dumps({"debug": settings.DEBUG, "serve_media": settings.SERVE_MEDIA,
+                  "media_view": media_view}))
+"""
+    child_env = {k: v for k, v in os.environ.items() if k not in ("SERVE_MEDIA", "DEBUG")}
+    # URLs given, so the probe never starts or reads the embedded services.
+    child_env.update(
+        DJANGO_SETTINGS_MODULE=module,
+        DATABASE_URL="postgres://u:p@127.0.0.1:1/x",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        **env,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_run_command_settings_serve_product_photos():
+    # The run command uses config.settings.local: photos must load without a web server.
+    local = _settings_probe("config.settings.local")
+    assert local == {"debug": True, "serve_media": True, "media_view": "serve"}
+
+
+def test_production_settings_leave_media_to_the_web_server():
+    prod = _settings_probe("config.settings.base", DEBUG="false", SECRET_KEY="x" * 50)
+    assert prod == {"debug": False, "serve_media": False, "media_view": None}
