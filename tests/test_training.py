@@ -270,3 +270,33 @@ def test_bad_options_are_explained():
         train(TrainOptions(source="nope"))
     with pytest.raises(TrainingError, match="No model config"):
         load_model(TrainOptions(model="no-such-model"), "cpu")
+
+
+def test_fine_tuning_starts_from_the_given_weights(tiny_run, tmp_path):
+    """--pretrained local-dir:DIR continues from those weights, not from a fresh init."""
+    common = dict(
+        model="shop-clip-tiny",
+        train_count=60,
+        val_count=20,
+        epochs=1,
+        batch_size=30,
+        lr=0.0,  # no update: the saved model must be the one it started from
+        seed=5,
+        progress=False,
+    )
+    tuned = train(
+        TrainOptions(**common, pretrained=f"local-dir:{tiny_run.out}", out=str(tmp_path / "ft"))
+    )
+    scratch = train(TrainOptions(**common, out=str(tmp_path / "scratch")))
+    texts = ["a red dress", "blue sneakers", "a photo of a green bag", "something black"]
+
+    def embed(run):
+        return ClipEncoder(
+            ModelSpec(run.out.name, f"local-dir:{run.out}"), device="cpu"
+        ).embed_texts(texts)
+
+    source = embed(tiny_run)
+    assert np.all(np.sum(embed(tuned) * source, axis=1) > 0.999)
+    assert np.mean(np.sum(embed(scratch) * source, axis=1)) < 0.9
+    record = json.loads((tuned.out / "TRAINING.json").read_text())
+    assert record["options"]["pretrained"] == f"local-dir:{tiny_run.out}"
