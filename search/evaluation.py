@@ -7,6 +7,7 @@ catalog built by ``seed_demo --balanced`` has the same number of items for every
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from django.core.files.storage import default_storage
 
 from search.images import open_image
+from search.services.describe import image_describe
 from search.services.query import SearchRequest, Term, products_search
 from shop.models import Product
 
@@ -54,6 +56,24 @@ def _photo(product_id: int):
         return open_image(f.read())
 
 
+def query_items(items: list[Item], count: int, seed: int = 0) -> list[Item]:
+    """``count`` items taking turns over the (colour, category) pairs, so every category and
+    colour is asked about equally (a stride over the catalog can hit a few categories only:
+    the demo catalog cycles through them)."""
+    groups: dict[tuple[str, str], list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.colour, item.category), []).append(item)
+    keys = sorted(groups)
+    rng = random.Random(seed)
+    chosen: list[Item] = []
+    for turn in range(max((len(g) for g in groups.values()), default=0)):
+        rng.shuffle(keys)  # which pairs get one more query when count is not a multiple
+        chosen += [groups[key][turn] for key in keys if turn < len(groups[key])]
+        if len(chosen) >= count:
+            break
+    return chosen[:count]
+
+
 def text_query(colour: str, category: str) -> str:
     return f"a {colour} {category.lower()}"
 
@@ -85,9 +105,9 @@ def evaluate(
         add(f"text P@{k} (category only)", sum(h.category == category for h in hits[:k]) / k)
         tick(1)
 
-    # Photo -> products, and "this but in {colour}" hybrids, from evenly spread query items.
-    step = max(1, len(items) // photo_queries)
-    queries = items[::step][:photo_queries]
+    # Photo -> products, and "this but in {colour}" hybrids, from query items spread evenly
+    # over the (colour, category) pairs.
+    queries = query_items(items, photo_queries)
     colours = sorted({i.colour for i in items})
     weights = tuple(hybrid_weights)
     for n, q in enumerate(queries):
@@ -95,6 +115,15 @@ def evaluate(
         top = [by_id[p] for p in _top([Term(kind="image", image=photo)], k, (q.id,)) if p in by_id]
         add(f"photo P@{k} (same category)", sum(h.category == q.category for h in top) / k)
         add(f"photo P@{k} (same colour)", sum(h.colour == q.colour for h in top) / k)
+        # "More like this" starts from the catalog product (its stored vectors), not a photo.
+        similar = _top([Term(kind="product", product_id=q.id)], k, (q.id,))
+        add(
+            f"more like this P@{k} (same category)",
+            sum(by_id[p].category == q.category for p in similar if p in by_id) / k,
+        )
+        described = image_describe(image=photo, top=1)
+        add("describe: category top-1", float(described.categories[0].name == q.category))
+        add("describe: colour top-1", float(described.colours[0].name.lower() == q.colour))
         target = colours[(colours.index(q.colour) + 1 + n % (len(colours) - 1)) % len(colours)]
         total = counts[(target, q.category)]
         for w in weights:
