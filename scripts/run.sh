@@ -22,6 +22,8 @@ if [ -z "${CLIP_MODEL:-}${CLIP_PRETRAINED:-}" ]; then
   else
     echo "run: pretrained CLIP weights not available offline; using the bundled demo model"
     export CLIP_MODEL=shop-clip-demo CLIP_PRETRAINED="local-dir:$DEMO_DIR"
+    # The demo model's best measured hybrid split (README "Measured quality").
+    export SEARCH_HYBRID_TEXT_WEIGHT="${SEARCH_HYBRID_TEXT_WEIGHT:-0.3}"
   fi
 fi
 $PY manage.py clip_check

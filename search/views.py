@@ -58,7 +58,7 @@ def _base_context(request, params) -> dict:
     return {
         "categories": category_list(),
         "params": params,
-        "default_text_weight": s.DEFAULT_TEXT_WEIGHT,
+        "default_text_weight": s.default_text_weight(),
         "default_negative_weight": s.DEFAULT_NEGATIVE_WEIGHT,
     }
 

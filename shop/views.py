@@ -1,7 +1,7 @@
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from search.api.serializers import DEFAULT_TEXT_WEIGHT
+from search.api.serializers import default_text_weight
 from search.views import more_like_this
 from shop.models import Product
 from shop.selectors import category_list, product_list
@@ -27,6 +27,6 @@ def product_detail_view(request, slug: str):
             "similar": more_like_this(product),
             "categories": category_list(),
             "params": {},
-            "default_text_weight": DEFAULT_TEXT_WEIGHT,
+            "default_text_weight": default_text_weight(),
         },
     )

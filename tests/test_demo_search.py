@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from search.api.serializers import DEFAULT_TEXT_WEIGHT
+from search.api.serializers import default_text_weight
 from search.evaluation import evaluate, text_query
 from search.services import indexing
 from search.services.describe import image_describe
@@ -61,7 +61,7 @@ def test_demo_model_rankings(demo_catalog):
         same_category.append(sum(c == category for _, c in found) / 5)
     assert sum(same_category) / len(same_category) >= 0.75, same_category
 
-    w = DEFAULT_TEXT_WEIGHT
+    w = default_text_weight()
     recoloured = []
     for colour, category in QUERIES:
         p = demo_catalog[(colour, category)]

@@ -1,4 +1,7 @@
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import compose
@@ -36,12 +39,22 @@ def test_broken_compose_file_is_rejected(tmp_path):
     assert result.returncode != 0
 
 
+def _django_child(module: str, code: str, **env: str) -> subprocess.CompletedProcess:
+    child_env = {k: v for k, v in os.environ.items() if k not in ("SERVE_MEDIA", "DEBUG")}
+    # URLs given, so the child never starts or reads the embedded services.
+    child_env.update(
+        DJANGO_SETTINGS_MODULE=module,
+        DATABASE_URL="postgres://u:p@127.0.0.1:1/x",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True
+    )
+
+
 def _settings_probe(module: str, **env: str) -> dict:
     """Import a settings module and its URLs in a fresh process, as the run command does."""
-    import json
-    import os
-    import sys
-
     code = """
 import json, django
 django.setup()
@@ -54,17 +67,7 @@ except Resolver404:
 print(json.dumps({"debug": settings.DEBUG, "serve_media": settings.SERVE_MEDIA,
                   "media_view": media_view}))
 """
-    child_env = {k: v for k, v in os.environ.items() if k not in ("SERVE_MEDIA", "DEBUG")}
-    # URLs given, so the probe never starts or reads the embedded services.
-    child_env.update(
-        DJANGO_SETTINGS_MODULE=module,
-        DATABASE_URL="postgres://u:p@127.0.0.1:1/x",
-        REDIS_URL="redis://127.0.0.1:1/0",
-        **env,
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=child_env, capture_output=True, text=True
-    )
+    out = _django_child(module, code, **env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -78,3 +81,11 @@ def test_run_command_settings_serve_product_photos():
 def test_production_settings_leave_media_to_the_web_server():
     prod = _settings_probe("config.settings.base", DEBUG="false", SECRET_KEY="x" * 50)
     assert prod == {"debug": False, "serve_media": False, "media_view": None}
+
+
+def test_an_out_of_range_hybrid_weight_stops_startup_with_a_reason():
+    out = _django_child(
+        "config.settings.local", "import django; django.setup()", SEARCH_HYBRID_TEXT_WEIGHT="1.5"
+    )
+    assert out.returncode != 0
+    assert "SEARCH_HYBRID_TEXT_WEIGHT=1.5 is outside 0..1" in out.stderr

@@ -278,3 +278,22 @@ def test_write_endpoints_need_staff_token(client, catalog, django_user_model):
     )
     assert r.status_code == 400
     assert client.post("/api/reindex/", **auth).status_code == 202
+
+
+def test_hybrid_default_text_weight_comes_from_settings(client, settings, catalog):
+    def scores(**params):
+        r = client.post(
+            "/api/search/image/",
+            {"product": catalog["b"].pk, "text": "something red", **params},
+            content_type="application/json",
+        )
+        assert r.status_code == 200, r.content
+        return [(hit["id"], hit["score"]) for hit in r.json()["results"]]
+
+    settings.SEARCH_HYBRID_TEXT_WEIGHT = 0.2
+    assert scores() == scores(text_weight=0.2) != scores(text_weight=0.5)
+    settings.SEARCH_HYBRID_TEXT_WEIGHT = 0.5
+    assert scores() == scores(text_weight=0.5)
+    settings.SEARCH_HYBRID_TEXT_WEIGHT = 0.35
+    page = client.get(f"/search/similar/{catalog['b'].slug}/").content.decode()
+    assert 'id="hybrid-weight" min="0" max="1" step="0.05" value="0.35"' in page

@@ -5,14 +5,13 @@ from rest_framework import serializers
 from search.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
 from shop.models import Category, Product
 
-# Hybrid defaults, measured on the held-out demo catalog ("this but in {colour}", README
-# "Measured quality"): with the demo model precision is flat from 0.2 to 0.5 text (0.825 to
-# 0.838) and falls at 0.1 (0.59). Stock CLIP has a wide modality gap (text vectors sit farther
-# from image vectors than images from each other), so words need a large share to move a photo
-# query there; the even split is the default that works for both. Re-measure with
-# `evaluate_search` when changing the model.
-DEFAULT_TEXT_WEIGHT = 0.5
+# Enough to push a direction down without cancelling the query.
 DEFAULT_NEGATIVE_WEIGHT = 0.3
+
+
+def default_text_weight() -> float:
+    """The hybrid slider's default text share (``SEARCH_HYBRID_TEXT_WEIGHT``; see settings)."""
+    return settings.SEARCH_HYBRID_TEXT_WEIGHT
 
 
 class FiltersSerializer(serializers.Serializer):
@@ -121,7 +120,7 @@ class ImageSearchInputSerializer(ProductRefMixin, FiltersSerializer):
         required=False,
         min_value=0.0,
         max_value=1.0,
-        default=DEFAULT_TEXT_WEIGHT,
+        default=default_text_weight,
         help_text="Share of the text modifier; the photo gets 1 - text_weight",
     )
     negative = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -187,7 +186,7 @@ class HybridSearchInputSerializer(FiltersSerializer):
 class SimilarInputSerializer(FiltersSerializer):
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     text_weight = serializers.FloatField(
-        required=False, min_value=0.0, max_value=1.0, default=DEFAULT_TEXT_WEIGHT
+        required=False, min_value=0.0, max_value=1.0, default=default_text_weight
     )
 
 
