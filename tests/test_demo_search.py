@@ -92,4 +92,7 @@ def test_evaluation_on_a_small_catalog(demo_catalog):
     assert figures["text P@2 (colour+category)"] >= 0.85
     assert figures["photo P@2 (same category)"] >= 0.8
     assert figures["hybrid P@2 image 0.5 / text 0.5"] >= 0.7
+    assert figures["more like this P@2 (same category)"] >= 0.8
+    assert figures["describe: category top-1"] >= 0.8
+    assert figures["describe: colour top-1"] >= 0.75
     assert 0 <= figures["text recall@10"] <= 1
