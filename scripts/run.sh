@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh run
 PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE=config.settings.local
+PORT="${PORT:-8000}"
+
+# Fail before starting anything if the port is taken (runserver would only say so at the end,
+# while whatever holds the port keeps answering).
+if ! $PY -c "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$PORT" 2>/dev/null; then
+  echo "run: port $PORT is already in use (another copy of the shop?). Stop it, or choose another port: PORT=8001 bash scripts/run.sh" >&2
+  exit 2
+fi
 
 started_services=0
 if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then
@@ -48,5 +56,5 @@ cleanup() {
   if [ "$started_services" = 1 ] && [ -z "${KEEP_SERVICES:-}" ]; then $PY -m config.devservices stop; fi
 }
 trap cleanup EXIT INT TERM
-echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:${PORT:-8000}"
-$PY manage.py runserver "127.0.0.1:${PORT:-8000}" --noreload
+echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:$PORT"
+$PY manage.py runserver "127.0.0.1:$PORT" --noreload

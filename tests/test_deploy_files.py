@@ -89,3 +89,23 @@ def test_an_out_of_range_hybrid_weight_stops_startup_with_a_reason():
     )
     assert out.returncode != 0
     assert "SEARCH_HYBRID_TEXT_WEIGHT=1.5 is outside 0..1" in out.stderr
+
+
+def test_run_command_refuses_a_busy_port_with_a_reason():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env={**os.environ, "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"port {port} is already in use" in out.stderr
+    assert "serving on" not in out.stdout  # nothing was started
