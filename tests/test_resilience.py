@@ -72,3 +72,24 @@ def test_missing_model_weights_give_a_503_that_says_what_to_do(client, indexed):
     page = client.get("/search/", {"q": "red"})
     assert page.status_code == 503 and "Could not load CLIP model" in page.content.decode()
     assert client.get("/").status_code == 200  # the shop itself keeps serving
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_down_gives_a_503_that_says_so_and_service_resumes(client, indexed):
+    from django.db import connection
+
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there: a stopped PostgreSQL
+    try:
+        api = client.get("/api/search/text/", {"q": "red"})
+        page = client.get("/search/", {"q": "red"})
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    assert api.status_code == 503
+    assert "database is not reachable" in api.json()["error"]
+    assert api["Retry-After"] == "5"
+    assert page.status_code == 503 and b"database is not reachable" in page.content
+    again = client.get("/api/search/text/", {"q": "red"})
+    assert again.status_code == 200 and len(again.json()["results"]) == 1
