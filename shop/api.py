@@ -1,6 +1,6 @@
 """Catalog API: public reads; writes need a staff user's token (Authorization: Token <key>)."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
@@ -48,6 +48,7 @@ class ProductListApi(generics.ListCreateAPIView):
     serializer_class = ProductOutput
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    @extend_schema_serializer(component_name="ProductCreateInput")
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -115,6 +116,7 @@ class ProductImageAddApi(APIView):
     permission_classes = [IsAdminUser]
     parser_classes = [MultiPartParser]
 
+    @extend_schema_serializer(component_name="ProductImageAddInput")
     class InputSerializer(serializers.Serializer):
         image = serializers.ImageField()
 

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from search.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
@@ -50,6 +52,9 @@ class TextSearchInputSerializer(FiltersSerializer):
     q = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="What to look for")
 
 
+@extend_schema_field(
+    {"type": "string", "description": "A multipart file, or a 'data:image/...;base64,' URL in JSON"}
+)
 class ImageInputField(serializers.Field):
     """A multipart file or a ``data:image/...;base64,`` URL -> a decoded, upright PIL image.
 
@@ -75,6 +80,7 @@ class ImageInputField(serializers.Field):
         return None
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class CropField(serializers.Field):
     """``"x,y,w,h"`` or ``[x, y, w, h]``: the selected region, as fractions of the photo."""
 

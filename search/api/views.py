@@ -1,7 +1,7 @@
 """Thin API views: validate, call one service, serialize. Errors are JSON (search.api.errors)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
@@ -221,6 +221,18 @@ class SimilarityApi(SearchAPIView):
 class StatsApi(APIView):
     @extend_schema(
         summary="Index status: active model, dimension, counts",
+        responses=inline_serializer(
+            "IndexStats",
+            {
+                "active_model": serializers.CharField(allow_null=True),
+                "dimension": serializers.IntegerField(allow_null=True),
+                "products": serializers.IntegerField(),
+                "images": serializers.IntegerField(),
+                "embedded_images": serializers.IntegerField(),
+                "pending_images": serializers.IntegerField(),
+                "embedded_texts": serializers.IntegerField(),
+            },
+        ),
         examples=[
             OpenApiExample(
                 "Stats",
@@ -249,6 +261,12 @@ class ReindexApi(APIView):
     @extend_schema(
         summary="Queue indexing of everything pending (staff)",
         request=None,
+        responses={
+            202: inline_serializer(
+                "ReindexQueued",
+                {"images": serializers.IntegerField(), "products": serializers.IntegerField()},
+            )
+        },
         examples=[
             OpenApiExample("Queued", value={"images": 120, "products": 40}, response_only=True)
         ],
