@@ -27,6 +27,7 @@ import random
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
@@ -137,12 +138,13 @@ class TrainResult:
 # --- data --------------------------------------------------------------------------------
 
 
-class PairData:
+class PairData(ABC):
     """(image, caption) pairs; ``batch`` gives pixels in [0, 1] at the model's input size."""
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def __len__(self) -> int: ...
 
+    @abstractmethod
     def batch(
         self, idx: np.ndarray, rng: np.random.Generator, *, train: bool
     ) -> tuple[Any, list[str]]:
@@ -151,7 +153,6 @@ class PairData:
         ``train=True`` draws a random caption (and colour, where the source can) per item;
         ``train=False`` gives each item's fixed validation caption.
         """
-        raise NotImplementedError
 
     #: Whether ``variant_batch`` can show the same items in another colour.
     has_variants = False
@@ -159,12 +160,14 @@ class PairData:
     label_prompts: list[str] = []
 
     def label_ids(self, idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Index into ``label_prompts`` per item (only called when ``label_prompts`` is set)."""
+        raise TypeError(f"{type(self).__name__} has no labels")
 
     def variant_batch(self, idx: np.ndarray, rng: np.random.Generator):
         """The n items twice, in two different colours: pixels [2n], captions [2n], and for
-        each image the colour name of its partner (image j's partner is j + n mod 2n)."""
-        raise NotImplementedError
+        each image the colour name of its partner (image j's partner is j + n mod 2n).
+        Only called when ``has_variants``."""
+        raise TypeError(f"{type(self).__name__} cannot show an item in another colour")
 
 
 class ImageTextPairs(PairData):
