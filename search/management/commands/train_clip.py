@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -92,30 +93,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **o):
+        # Options named like TrainOptions fields map straight through.
+        names = {f.name for f in dataclasses.fields(TrainOptions)}
         opts = TrainOptions(
-            source=o["source"],
-            model=o["model"],
-            pretrained=o["pretrained"],
-            out=o["out"],
-            epochs=o["epochs"],
-            batch_size=o["batch_size"],
-            lr=o["lr"],
-            weight_decay=o["weight_decay"],
-            warmup=o["warmup"],
-            seed=o["seed"],
-            train_count=o["train_count"],
-            val_count=o["val_count"],
-            image_size=o["image_size"],
+            **{k: v for k, v in o.items() if k in names},
             augment=not o["no_augment"],
-            device=o["device"],
-            precision=o["precision"],
-            threads=o["threads"],
-            save_dtype=o["save_dtype"],
             progress=not o["no_progress"],
-            compose_weight=o["compose_weight"],
-            compose_image_share=o["compose_image_share"],
-            label_weight=o["label_weight"],
-            image_label_weight=o["image_label_weight"],
             command=" ".join(["python", "manage.py", "train_clip", *sys.argv[2:]])
             if len(sys.argv) > 1 and sys.argv[1] == "train_clip"
             else "",
