@@ -15,6 +15,7 @@ from search.services.query import (
     product_vector,
     require_active_model,
     text_vector,
+    text_vectors,
 )
 from shop.models import Category, Product
 
@@ -71,11 +72,10 @@ class Description:
 
 
 def _label_vectors(model: EmbeddingModel, labels: list[str], prompts: list[str]) -> np.ndarray:
-    rows = []
-    for label in labels:
-        mean = np.mean([text_vector(model, p.format(label)) for p in prompts], axis=0)
-        rows.append(mean / np.linalg.norm(mean))
-    return np.array(rows)
+    """One prompt-ensembled unit vector per label, all prompts embedded in one batch."""
+    vectors = text_vectors(model, [p.format(label) for label in labels for p in prompts])
+    means = vectors.reshape(len(labels), len(prompts), -1).mean(axis=1)
+    return means / np.linalg.norm(means, axis=1, keepdims=True)
 
 
 def zero_shot(

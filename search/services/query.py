@@ -8,6 +8,7 @@ re-normalised. Negative weights push results away from a direction ("not leather
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,13 +107,20 @@ def model_encoder(model: EmbeddingModel):
 
 def text_vector(model: EmbeddingModel, text: str) -> np.ndarray:
     """A text's unit vector, cached in Redis per model (queries repeat a lot)."""
-    key = "qv:" + hashlib.sha256(f"{model.key}\0{text}".encode()).hexdigest()
-    cached = cache.get(key)
-    if cached is not None:
-        return np.frombuffer(cached, dtype=np.float32)
-    vector = model_encoder(model).embed_texts([text])[0]
-    cache.set(key, vector.astype(np.float32).tobytes(), settings.QUERY_CACHE_SECONDS)
-    return vector
+    return text_vectors(model, [text])[0]
+
+
+def text_vectors(model: EmbeddingModel, texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors of ``texts``: one cache round trip, and the misses embedded in one batch."""
+    keys = ["qv:" + hashlib.sha256(f"{model.key}\0{t}".encode()).hexdigest() for t in texts]
+    cached = cache.get_many(keys)
+    missing = [i for i, key in enumerate(keys) if key not in cached]
+    if missing:
+        fresh = model_encoder(model).embed_texts([texts[i] for i in missing])
+        new = {keys[i]: v.astype(np.float32).tobytes() for i, v in zip(missing, fresh, strict=True)}
+        cache.set_many(new, settings.QUERY_CACHE_SECONDS)
+        cached.update(new)
+    return np.stack([np.frombuffer(cached[key], dtype=np.float32) for key in keys])
 
 
 def image_vector(model: EmbeddingModel, image: Image.Image) -> np.ndarray:
