@@ -14,9 +14,9 @@ TINY_CONFIG = "shop-clip-tiny"
 
 def _save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> None:
     """A random open_clip model of ``config`` saved as a 'local-dir' folder (seeded)."""
-    from search.embeddings.clip import _torch
+    from search.embeddings.clip import import_torch
 
-    torch, open_clip = _torch()
+    torch, open_clip = import_torch()
     from safetensors.torch import save_file
 
     torch.manual_seed(seed)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.embeddings.clip import ClipEncoder, ModelSpec, _torch
+from search.embeddings.clip import ClipEncoder, ModelSpec, import_torch
 from search.embeddings.training import (
     Augment,
     FashionPairs,
@@ -80,7 +80,7 @@ def test_saved_folder_describes_the_run(tiny_run):
 
 
 def test_checkpoint_loads_through_the_app_path_with_equal_embeddings(tiny_run):
-    torch, _ = _torch()
+    torch, _ = import_torch()
     encoder = ClipEncoder(ModelSpec("trained", f"local-dir:{tiny_run.out}"), device="cpu")
     gray, labels = load_split("t10k")
     images = [colourise(gray[it.index], it.colour) for it in sample_items(labels, 12, seed=3)]
@@ -116,7 +116,7 @@ def test_training_is_seeded(tiny_run, tmp_path):
 
 
 def test_bf16_autocast_path_runs(tmp_path):
-    torch, _ = _torch()
+    torch, _ = import_torch()
     assert autocast_dtype("cpu", "auto") is None  # CPU trains in fp32 unless asked
     assert autocast_dtype("cpu", "bf16") == torch.bfloat16
     assert autocast_dtype("cuda", "fp16") == torch.float16
@@ -161,7 +161,7 @@ def test_compose_and_label_losses_train(tmp_path):
 
 
 def test_same_label_loss_prefers_label_clusters():
-    torch, _ = _torch()
+    torch, _ = import_torch()
     labels = torch.tensor([0, 0, 1, 1])
     clustered = torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.14, 0.99]])
     mixed = clustered[torch.tensor([0, 2, 1, 3])]
@@ -172,7 +172,7 @@ def test_same_label_loss_prefers_label_clusters():
 
 
 def test_compose_loss_targets_the_same_item_in_the_other_colour():
-    torch, _ = _torch()
+    torch, _ = import_torch()
     gen = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(6, 16, generator=gen), dim=-1)
     partner = torch.tensor([3, 4, 5, 0, 1, 2])
@@ -190,7 +190,7 @@ def test_compose_loss_targets_the_same_item_in_the_other_colour():
 
 def test_fast_render_matches_colourise_then_preprocess():
     """Training pixels are what the search sees: colourise at 128 px, then the model's resize."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     loaded = load_model(TrainOptions(model="shop-clip-tiny"), "cpu")
     gray, labels = load_split("t10k")
     items = sample_items(labels, 30, seed=5)
@@ -217,7 +217,7 @@ def test_training_captions_vary_and_name_the_drawn_colour():
 
 
 def test_augment_never_changes_colour():
-    torch, _ = _torch()
+    torch, _ = import_torch()
     flat = torch.tensor([0.8, 0.1, 0.3]).view(1, 3, 1, 1).expand(6, 3, 16, 16).contiguous()
     out = Augment()(flat, torch.Generator().manual_seed(0))
     assert torch.allclose(out, flat, atol=1e-6)
@@ -238,7 +238,7 @@ def test_lr_schedule_warms_up_then_decays():
 
 
 def test_image_text_pairs_from_pil_images():
-    torch, _ = _torch()
+    torch, _ = import_torch()
     loaded = load_model(TrainOptions(model="shop-clip-tiny"), "cpu")
     images = [Image.new("RGB", (50, 40), (200, 10, 10)), Image.new("RGBA", (20, 20))]
     pairs = ImageTextPairs.from_images(

@@ -6,12 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-from search.embeddings.clip import ModelSpec, _torch
+from search.embeddings.clip import ModelSpec, import_torch
 
 
 def untrained_like(spec: ModelSpec, out: Path, *, seed: int = 0) -> ModelSpec:
     """Save a randomly initialised model with ``spec``'s config to ``out`` (a local-dir)."""
-    torch, open_clip = _torch()
+    torch, open_clip = import_torch()
     from search.embeddings.training import save_model
 
     out.mkdir(parents=True, exist_ok=True)

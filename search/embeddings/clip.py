@@ -15,15 +15,15 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-_CONFIG_DIR = Path(__file__).parent / "model_configs"
-_LOCAL_DIR = "local-dir:"
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+LOCAL_DIR_PREFIX = "local-dir:"
 
 
 class ModelLoadError(RuntimeError):
     """The configured CLIP model could not be loaded; the message says what to do."""
 
 
-def _torch():
+def import_torch():
     """Import torch + open_clip, making torchvision importable on CPU-only torch builds.
 
     The only torchvision wheel on some registries is a CUDA build whose C extension does not
@@ -38,13 +38,13 @@ def _torch():
         lib = torch.library.Library("torchvision", "DEF")
         lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _torch.keepalive = lib  # the definitions live as long as the Library object
+        import_torch.keepalive = lib  # the definitions live as long as the Library object
     import open_clip
 
     # Once per process: add_model_config appends the folder to a list and re-reads every
     # config file of every listed folder, so calling it per batch cost 12 ms and grew
     # with each call (the list never shrinks).
-    open_clip.add_model_config(_CONFIG_DIR)
+    open_clip.add_model_config(MODEL_CONFIG_DIR)
     _loaded.append((torch, open_clip))
     return torch, open_clip
 
@@ -70,10 +70,6 @@ class ModelSpec:
     pretrained: str = ""
 
     @property
-    def is_local_dir(self) -> bool:
-        return self.pretrained.startswith(_LOCAL_DIR) or self.name.startswith(_LOCAL_DIR)
-
-    @property
     def key(self) -> str:
         """Identity stored with every vector: two specs with equal keys give equal vectors.
 
@@ -87,8 +83,8 @@ class ModelSpec:
 
     def _local_weights(self) -> Path | None:
         for candidate in (self.pretrained, self.name):
-            if candidate.startswith(_LOCAL_DIR):
-                folder = Path(candidate[len(_LOCAL_DIR) :])
+            if candidate.startswith(LOCAL_DIR_PREFIX):
+                folder = Path(candidate[len(LOCAL_DIR_PREFIX) :])
                 for fname in (
                     "open_clip_model.safetensors",
                     "open_clip_pytorch_model.bin",
@@ -127,7 +123,7 @@ def _file_digest(path: Path) -> str:
 
 
 def pick_device(requested: str = "auto") -> str:
-    torch, _ = _torch()
+    torch, _ = import_torch()
     if requested and requested != "auto":
         return requested
     if torch.cuda.is_available():
@@ -149,14 +145,14 @@ class ClipEncoder:
         batch_size: int = 32,
         cache_dir: str | None = None,
     ) -> None:
-        torch, open_clip = _torch()
+        torch, open_clip = import_torch()
         self.spec = spec
         self.device = pick_device(device)
         self.batch_size = batch_size
         # Half precision halves memory traffic on GPUs; CPUs have no fast fp16 matmul.
         self.precision = "fp16" if self.device == "cuda" else "fp32"
         model_name, pretrained = spec.name, spec.pretrained or None
-        if spec.pretrained.startswith(_LOCAL_DIR):
+        if spec.pretrained.startswith(LOCAL_DIR_PREFIX):
             model_name, pretrained = spec.pretrained, None
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
@@ -200,17 +196,17 @@ class ClipEncoder:
 
     def preprocess_images(self, images: Iterable[Image.Image]):
         """PIL images -> a CPU tensor batch (safe to run in worker threads)."""
-        torch, _ = _torch()
-        return torch.stack([self.preprocess(_rgb(im)) for im in images])
+        torch, _ = import_torch()
+        return torch.stack([self.preprocess(to_rgb(im)) for im in images])
 
     def preprocess_image(self, image: Image.Image):
         """One PIL image -> a CPU tensor (thread-safe); ``embed_pixels`` takes a list of them."""
-        return self.preprocess(_rgb(image))
+        return self.preprocess(to_rgb(image))
 
     def embed_pixels(self, pixels) -> np.ndarray:
         """A preprocessed batch (``preprocess_images``, or a list of ``preprocess_image``
         results) -> unit vectors."""
-        torch, _ = _torch()
+        torch, _ = import_torch()
         if isinstance(pixels, list | tuple):
             pixels = torch.stack(pixels)
         if self.device == "cuda":
@@ -230,7 +226,7 @@ class ClipEncoder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> unit vectors. Text longer than the context is truncated by the tokenizer."""
-        torch, _ = _torch()
+        torch, _ = import_torch()
         out = []
         for i in range(0, len(texts), self.batch_size):
             tokens = self.tokenizer(list(texts[i : i + self.batch_size])).to(self.device)
@@ -239,7 +235,7 @@ class ClipEncoder:
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def _rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("RGBA", "LA", "P", "PA"):
@@ -276,7 +272,7 @@ def get_encoder(spec: ModelSpec | None = None) -> ClipEncoder:
         encoder = _encoders.get(cache_key)
         if encoder is None:
             if settings.CLIP_TORCH_THREADS:
-                _torch()[0].set_num_threads(settings.CLIP_TORCH_THREADS)
+                import_torch()[0].set_num_threads(settings.CLIP_TORCH_THREADS)
             encoder = ClipEncoder(
                 spec,
                 device=settings.CLIP_DEVICE,
@@ -308,7 +304,7 @@ def _evict(keep: int) -> None:
         evicted = evicted or encoder.device == "cuda"
         del encoder
     if evicted:
-        _torch()[0].cuda.empty_cache()
+        import_torch()[0].cuda.empty_cache()
 
 
 def clear_encoders() -> None:

@@ -12,7 +12,7 @@ The result is a folder that loads through the normal path, ``ClipEncoder(ModelSp
 "local-dir:" + folder))`` (``open_clip.create_model_and_transforms("local-dir:" + folder)``):
 ``open_clip_config.json``, ``open_clip_model.safetensors`` and ``TRAINING.json`` (how it was made).
 
-torch and open_clip are imported only through ``search.embeddings.clip._torch``.
+torch and open_clip are imported only through ``search.embeddings.clip.import_torch``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from search.embeddings.clip import _LOCAL_DIR, _rgb, _torch, pick_device
+from search.embeddings.clip import LOCAL_DIR_PREFIX, to_rgb, import_torch, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,12 @@ class TrainOptions:
 
     @property
     def finetune(self) -> bool:
-        return bool(self.pretrained) or self.model.startswith(_LOCAL_DIR)
+        return bool(self.pretrained) or self.model.startswith(LOCAL_DIR_PREFIX)
 
     def resolved_out(self) -> Path:
         if self.out:
             return Path(self.out)
-        name = Path(self.model.removeprefix(_LOCAL_DIR)).name or "model"
+        name = Path(self.model.removeprefix(LOCAL_DIR_PREFIX)).name or "model"
         return Path(".data") / "models" / f"{name}-{self.source}-s{self.seed}"
 
     def validate(self) -> None:
@@ -131,7 +131,7 @@ class TrainResult:
         """The settings that make the app search with this model."""
         return {
             "CLIP_MODEL": self.out.name,
-            "CLIP_PRETRAINED": f"{_LOCAL_DIR}{self.out.resolve()}",
+            "CLIP_PRETRAINED": f"{LOCAL_DIR_PREFIX}{self.out.resolve()}",
         }
 
 
@@ -206,8 +206,8 @@ class ImageTextPairs(PairData):
         val_captions: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
     ) -> ImageTextPairs:
-        torch, _ = _torch()
-        pixels = torch.stack([(geometry(_rgb(im)) * 255).round().to(torch.uint8) for im in images])
+        torch, _ = import_torch()
+        pixels = torch.stack([(geometry(to_rgb(im)) * 255).round().to(torch.uint8) for im in images])
         val = val_captions if val_captions is not None else [c[0] for c in captions]
         return cls(pixels, captions, val, labels)
 
@@ -250,7 +250,7 @@ class FashionPairs(PairData):
     ):
         from shop.demo.fashion import BACKGROUND, CATEGORIES, PALETTE
 
-        torch, _ = _torch()
+        torch, _ = import_torch()
         self.items = list(items)
         self.colours = list(PALETTE)
         self.palette = torch.tensor([PALETTE[c] for c in self.colours], dtype=torch.float32)
@@ -276,7 +276,7 @@ class FashionPairs(PairData):
         return describe(item, rng)[0]
 
     def render(self, idx: Sequence[int], colour_ids: Sequence[int]):
-        torch, _ = _torch()
+        torch, _ = import_torch()
         ink = self.ink[list(idx)].float()
         a, a2 = ink[:, :1], ink[:, 1:]
         rgb = self.palette[list(colour_ids)].view(-1, 3, 1, 1)
@@ -429,11 +429,11 @@ class LoadedModel:
 
 def load_model(opts: TrainOptions, device: str) -> LoadedModel:
     """A fresh model from a config, or pretrained weights to fine-tune, as open_clip loads them."""
-    torch, open_clip = _torch()
+    torch, open_clip = import_torch()
     from torchvision.transforms import Compose, Normalize
 
     name, pretrained = opts.model, opts.pretrained or None
-    if pretrained and pretrained.startswith(_LOCAL_DIR):
+    if pretrained and pretrained.startswith(LOCAL_DIR_PREFIX):
         name, pretrained = pretrained, None
     base_cfg = open_clip.get_model_config(name)
     if base_cfg is None:
@@ -474,9 +474,9 @@ def load_model(opts: TrainOptions, device: str) -> LoadedModel:
 
 
 def project_configs() -> list[str]:
-    from search.embeddings.clip import _CONFIG_DIR
+    from search.embeddings.clip import MODEL_CONFIG_DIR
 
-    return sorted(p.stem for p in _CONFIG_DIR.glob("*.json"))
+    return sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json"))
 
 
 def _jsonable(value):
@@ -506,7 +506,7 @@ def _input_size(preprocess_cfg: dict) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    torch, _ = _torch()
+    torch, _ = import_torch()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -516,7 +516,7 @@ def seed_everything(seed: int) -> None:
 
 def autocast_dtype(device: str, precision: str):
     """The autocast dtype for ``precision`` on ``device`` (None = full fp32)."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     if precision == "fp32":
         return None
     if precision == "auto":
@@ -553,7 +553,7 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 def make_optimizer(model, lr: float, weight_decay: float):
     """AdamW with CLIP's betas; the fused kernel where this torch has one (much faster on CPU)."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     groups = param_groups(model, weight_decay)
     try:
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6, fused=True)
@@ -563,7 +563,7 @@ def make_optimizer(model, lr: float, weight_decay: float):
 
 def is_convnet(visual) -> bool:
     """A convolutional image tower (ResNet, timm CNN): it runs faster in channels-last layout."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     convs = [m for m in visual.modules() if isinstance(m, torch.nn.Conv2d)]
     return len(convs) > 1 and not hasattr(visual, "transformer")
 
@@ -581,7 +581,7 @@ class Augment:
         self.zoom, self.shift, self.flip = zoom, shift, flip
 
     def __call__(self, pixels, generator):
-        torch, _ = _torch()
+        torch, _ = import_torch()
         import torch.nn.functional as F
 
         n = pixels.shape[0]
@@ -612,7 +612,7 @@ def compose_loss(img, word_txt, scale, image_share: float = 0.7, positives=None)
     target over every image that answers the query (e.g. same category in the new colour), as
     a shopper would; by default only the partner counts.
     """
-    torch, _ = _torch()
+    torch, _ = import_torch()
     import torch.nn.functional as F
 
     n2 = len(img)
@@ -628,7 +628,7 @@ def compose_loss(img, word_txt, scale, image_share: float = 0.7, positives=None)
 
 def same_label_loss(img, labels, scale):
     """Supervised contrastive loss on images: each image's neighbours should share its label."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     import torch.nn.functional as F
 
     n = len(img)
@@ -651,7 +651,7 @@ class TokenCache:
         self.cache: dict[str, Any] = {}
 
     def __call__(self, texts: Sequence[str]):
-        torch, _ = _torch()
+        torch, _ = import_torch()
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if missing:
             for text, row in zip(missing, self.tokenizer(missing), strict=True):
@@ -661,7 +661,7 @@ class TokenCache:
 
 class Trainer:
     def __init__(self, opts: TrainOptions, loaded: LoadedModel, device: str):
-        torch, open_clip = _torch()
+        torch, open_clip = import_torch()
         self.opts, self.loaded, self.device = opts, loaded, device
         self.model = loaded.model
         self.tokens = TokenCache(loaded.tokenizer)
@@ -680,13 +680,13 @@ class Trainer:
             self.model.visual.to(memory_format=torch.channels_last)
 
     def _autocast(self):
-        torch, _ = _torch()
+        torch, _ = import_torch()
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.split(":")[0], dtype=self.amp_dtype)
 
     def _to_device(self, pixels, tokens):
-        torch, _ = _torch()
+        torch, _ = import_torch()
         if self.device == "cuda":
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)
             tokens = tokens.pin_memory().to(self.device, non_blocking=True)
@@ -710,7 +710,7 @@ class Trainer:
         return img.float(), txt.float()
 
     def train_step(self, data: PairData, idx: np.ndarray, rng, optimizer) -> float:
-        torch, _ = _torch()
+        torch, _ = import_torch()
         compose = self.compose_on(data)
         if compose:
             pixels, caps, words = data.variant_batch(idx, rng)
@@ -779,7 +779,7 @@ class Trainer:
         caption text (image -> text, among the distinct captions) or the retrieved image's
         caption (text -> image) is the right one.
         """
-        torch, _ = _torch()
+        torch, _ = import_torch()
         if data is None or len(data) < 2:
             return {}
         self.model.eval()
@@ -829,7 +829,7 @@ def train(
     ``on_epoch(row, model)`` is called after each epoch with that epoch's metrics (progress
     reporting, or keeping intermediate checkpoints with ``save_model``).
     """
-    torch, _ = _torch()
+    torch, _ = import_torch()
     from tqdm.auto import tqdm
 
     opts.validate()
@@ -950,7 +950,7 @@ def _format_row(row: dict[str, float]) -> str:
 
 
 def _versions() -> dict[str, str]:
-    torch, open_clip = _torch()
+    torch, open_clip = import_torch()
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -969,7 +969,7 @@ def save_model(
     training: dict | None = None,
 ) -> Path:
     """Write a folder open_clip loads as ``local-dir:`` (weights replaced atomically)."""
-    torch, _ = _torch()
+    torch, _ = import_torch()
     from safetensors.torch import save_file
 
     out = Path(out)

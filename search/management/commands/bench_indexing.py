@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from search import bench
 from search.embeddings import ClipEncoder, ModelLoadError, ModelSpec
-from search.embeddings.clip import _torch
+from search.embeddings.clip import import_torch
 from search.images import open_image
 from search.models import ImageEmbedding
 from search.services import indexing
@@ -79,7 +79,7 @@ class Command(BaseCommand):
         except ModelLoadError as exc:
             raise CommandError(f"{exc} (--pretrained '' benchmarks random weights)") from None
         model = embedding_model_for(encoder)
-        torch, _ = _torch()
+        torch, _ = import_torch()
         self.stdout.write(
             f"Model {encoder.key} ({encoder.dim}d) on {encoder.device} {encoder.precision}, "
             f"batch {encoder.batch_size}, decode workers {settings.CLIP_DECODE_WORKERS}, "
