@@ -30,7 +30,7 @@ def _warm_up_encoder(**kwargs) -> None:
 
 
 def _warm_up() -> None:
-    from search.services.models import encoder_warm_up
+    from search.services.embedding_models import encoder_warm_up
 
     try:
         encoder_warm_up()

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
-from search.coverage import embedding_models_with_coverage
 from search.models import EmbeddingModel
-from search.services.models import embedding_model_activate_if_covered
+from search.selectors import embedding_models_with_coverage
+from search.services.embedding_models import embedding_model_activate_if_covered
 
 
 def coverage_text(done: int, total: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from search.selectors import CatalogFilters
+from search.filters import CatalogFilters
 from search.services.query import SearchRequest, Term
 
 

@@ -35,7 +35,7 @@ class EmbeddingModel(models.Model):
 
 class ImageEmbedding(models.Model):
     # Dimension-free column: models of 512, 768, 1024 dims live side by side; each model
-    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.services.models).
+    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.vectorstore.pgvector).
     image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="image_embeddings"

@@ -4,10 +4,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from search.coverage import embedding_coverage
 from search.models import EmbeddingModel
+from search.selectors import embedding_coverage
 from search.services import indexing
-from search.services.models import configured_embedding_model
+from search.services.embedding_models import configured_embedding_model
 from shop.models import Product, ProductImage
 from tests.conftest import _save_random_tiny
 

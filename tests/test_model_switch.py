@@ -14,8 +14,9 @@ from django.db import connection
 
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.services import indexing
-from search.services.models import configured_embedding_model, hnsw_indexes_ensure
+from search.services.embedding_models import configured_embedding_model
 from search.services.query import SearchRequest, Term, products_search, text_vector
+from search.vectorstore import vector_store
 from shop.models import ProductImage
 from tests.conftest import _save_random_tiny
 from tests.workers import celery_worker, wait_for
@@ -183,14 +184,15 @@ def test_an_invalid_hnsw_index_is_rebuilt(make_product):
             "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
         )
     assert not valid()
-    hnsw_indexes_ensure(model)
+    vector_store().indexes_ensure(model)
     assert valid()
 
 
 def test_a_process_keeps_at_most_the_configured_number_of_models(
     settings, tiny_model_dir, model_b_dir, tmp_path
 ):
-    from search.embeddings.clip import ModelSpec, clear_encoders, get_encoder, loaded_encoders
+    from search.embeddings.clip import ModelSpec
+    from search.embeddings.registry import clear_encoders, get_encoder, loaded_encoders
 
     settings.CLIP_MAX_LOADED_MODELS = 2
     third_dir = tmp_path / "tiny-seed-2"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from search.filters import CatalogFilters
 from search.models import EmbeddingModel, ImageEmbedding
-from search.selectors import CatalogFilters, nearest_images_sql, products_nearest_by_image
-from search.services.models import hnsw_indexes_ensure
+from search.vectorstore import vector_store
 from shop.models import Category, Product, ProductImage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def unit(v):
 @pytest.fixture
 def model():
     m = EmbeddingModel.objects.create(key="synthetic", name="synthetic", dim=DIM, is_active=True)
-    hnsw_indexes_ensure(m)
+    vector_store().indexes_ensure(m)
     return m
 
 
@@ -56,7 +56,7 @@ def test_product_ranks_by_its_best_image_and_appears_once(model):
     a = add(model, "a", [basis(0), basis(1)])
     b = add(model, "b", [basis(1) + 0.3 * basis(2)])
     c = add(model, "c", [basis(2)])
-    hits = products_nearest_by_image(
+    hits = vector_store().nearest_images(
         model=model, vector=unit(basis(1)), filters=CatalogFilters(), limit=10
     )
     assert [h.product_id for h in hits] == [a.pk, b.pk, c.pk]
@@ -72,7 +72,7 @@ def test_filters_still_fill_the_page(model):
     kept = [add(model, f"far{i}", [basis(0, 0.6, rng)], category="bags") for i in range(30)]
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    hits = products_nearest_by_image(
+    hits = vector_store().nearest_images(
         model=model, vector=unit(basis(0)), filters=CatalogFilters(category_slug="bags"), limit=20
     )
     assert len(hits) == 20
@@ -83,7 +83,7 @@ def test_price_and_stock_filters(model):
     cheap = add(model, "cheap", [basis(0)], price="5")
     add(model, "dear", [basis(0)], price="500")
     add(model, "gone", [basis(0)], price="6", in_stock=False)
-    hits = products_nearest_by_image(
+    hits = vector_store().nearest_images(
         model=model,
         vector=unit(basis(0)),
         filters=CatalogFilters(max_price=Decimal("100"), in_stock=True),
@@ -97,9 +97,9 @@ def test_paging_is_stable_and_disjoint(model):
     for i in range(50):
         add(model, f"p{i}", [basis(i % 3, 0.3, rng)])
     q = unit(basis(0))
-    full = products_nearest_by_image(model=model, vector=q, filters=CatalogFilters(), limit=30)
+    full = vector_store().nearest_images(model=model, vector=q, filters=CatalogFilters(), limit=30)
     pages = [
-        products_nearest_by_image(
+        vector_store().nearest_images(
             model=model, vector=q, filters=CatalogFilters(), limit=10, offset=o
         )
         for o in (0, 10, 20)
@@ -113,7 +113,7 @@ def test_min_score_and_exclusion(model):
     a = add(model, "a", [basis(0)])
     b = add(model, "b", [basis(0) + 0.2 * basis(1)])
     add(model, "c", [basis(5)])
-    hits = products_nearest_by_image(
+    hits = vector_store().nearest_images(
         model=model,
         vector=unit(basis(0)),
         filters=CatalogFilters(),
@@ -126,10 +126,10 @@ def test_min_score_and_exclusion(model):
 
 def test_vectors_of_another_model_are_never_compared(model):
     other = EmbeddingModel.objects.create(key="other", name="other", dim=DIM)
-    hnsw_indexes_ensure(other)
+    vector_store().indexes_ensure(other)
     mine = add(model, "mine", [basis(3)])
     theirs = add(EmbeddingModel.objects.get(pk=other.pk), "theirs", [basis(0)])
-    hits = products_nearest_by_image(
+    hits = vector_store().nearest_images(
         model=model, vector=unit(basis(0)), filters=CatalogFilters(), limit=10
     )
     assert [h.product_id for h in hits] == [mine.pk]
@@ -150,7 +150,7 @@ def test_search_query_uses_the_hnsw_index(model):
     )
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-        sql, params = nearest_images_sql(
+        sql, params = vector_store().nearest_images_sql(
             model=model, vector=unit(basis(0)), filters=CatalogFilters()
         )
         cur.execute("EXPLAIN " + sql, [*params, 24])

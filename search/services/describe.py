@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from search.filters import CatalogFilters
 from search.models import EmbeddingModel
-from search.selectors import CatalogFilters, products_nearest_by_text
 from search.services.query import (
     image_vector,
     model_encoder,
@@ -17,6 +17,7 @@ from search.services.query import (
     text_vector,
     text_vectors,
 )
+from search.vectorstore import vector_store
 from shop.models import Category, Product
 
 # Common colour words; the catalog's own colours are added to these.
@@ -104,7 +105,9 @@ def image_describe(
     model = require_active_model()
     vector = image_vector(model, image) if image is not None else product_vector(model, product_id)
     categories = list(Category.objects.values_list("name", flat=True))
-    hits = products_nearest_by_text(model=model, vector=vector, filters=CatalogFilters(), limit=top)
+    hits = vector_store().nearest_texts(
+        model=model, vector=vector, filters=CatalogFilters(), limit=top
+    )
     products = Product.objects.with_images().in_bulk([h.product_id for h in hits])
     return Description(
         categories=zero_shot(model, vector, categories, CATEGORY_PROMPTS, top),

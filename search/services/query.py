@@ -17,15 +17,12 @@ from django.conf import settings
 from django.core.cache import cache
 from PIL import Image
 
-from search.embeddings import ModelSpec, get_encoder
+from search.embeddings import ModelSpec
+from search.embeddings.registry import get_encoder
+from search.filters import CatalogFilters
 from search.models import EmbeddingModel
-from search.selectors import (
-    CatalogFilters,
-    VectorHit,
-    active_embedding_model,
-    image_vectors,
-    products_nearest_by_image,
-)
+from search.selectors import active_embedding_model, image_vectors
+from search.vectorstore import VectorHit, vector_store
 from shop.models import Product
 
 
@@ -169,7 +166,7 @@ def products_search(request: SearchRequest) -> SearchResponse:
     vector = query_vector(model, request.terms)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
-    raw = products_nearest_by_image(
+    raw = vector_store().nearest_images(
         model=model,
         vector=vector,
         filters=request.filters,

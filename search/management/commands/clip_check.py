@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from search.embeddings import ModelLoadError, get_encoder
-from search.services.models import configured_spec
+from search.embeddings import ModelLoadError
+from search.embeddings.registry import configured_spec, get_encoder
 
 
 class Command(BaseCommand):

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from search.coverage import embedding_coverage
+from search.embeddings.registry import configured_spec
 from search.models import EmbeddingModel
-from search.services.models import ModelInUse, configured_spec, embedding_model_drop
+from search.selectors import embedding_coverage
+from search.services.embedding_models import ModelInUse, embedding_model_drop
 
 
 class Command(BaseCommand):

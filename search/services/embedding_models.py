@@ -5,22 +5,20 @@ from __future__ import annotations
 import logging
 import time
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from search.embeddings import ClipEncoder, ModelSpec, get_encoder
+from search.embeddings import Encoder
+from search.embeddings.registry import configured_spec, get_encoder
 from search.models import EmbeddingModel
+from search.selectors import image_ids_pending
+from search.vectorstore import vector_store
 
 log = logging.getLogger(__name__)
 
 
-def configured_spec() -> ModelSpec:
-    return ModelSpec(settings.CLIP_MODEL, settings.CLIP_PRETRAINED)
-
-
-def embedding_model_for(encoder: ClipEncoder) -> EmbeddingModel:
+def embedding_model_for(encoder: Encoder) -> EmbeddingModel:
     """The row for ``encoder``'s model, created on first use.
 
     The very first model of an installation becomes active at once, with its HNSW indexes,
@@ -47,7 +45,7 @@ def embedding_model_for(encoder: ClipEncoder) -> EmbeddingModel:
             row.activated_at = timezone.now()
             row.save(update_fields=["is_active", "activated_at"])
     if created and row.is_active:
-        hnsw_indexes_ensure(row)
+        vector_store().indexes_ensure(row)
     return row
 
 
@@ -59,65 +57,13 @@ def configured_embedding_model() -> EmbeddingModel:
     return row if row is not None else embedding_model_for(get_encoder(spec))
 
 
-_VECTOR_TABLES = ("search_imageembedding", "search_textembedding")
-# Any constant: one build at a time, so a second worker never starts a duplicate build or
-# mistakes a build in progress (not yet valid) for a failed one.
-_BUILD_LOCK = 7_240_001
-
-
-def hnsw_indexes_ensure(model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
-    """One partial HNSW index per model and table, on the vector cast to the model's dimension.
-
-    The column has no fixed dimension so models of 512/768/1024 dims can coexist during a
-    switch; a partial index per model keeps each model's graph separate and small. Outside
-    a transaction the build is CONCURRENTLY, so workers keep writing vectors meanwhile. A
-    build that failed half-way leaves an invalid index, which is dropped and rebuilt. The
-    server's ``maintenance_work_mem`` should hold the graph (pgvector says so in a NOTICE
-    otherwise) or the build is many times slower.
-    """
-    if concurrently is None:
-        concurrently = not connection.in_atomic_block
-    how = " CONCURRENTLY" if concurrently else ""
-    with connection.cursor() as cur:
-        if not concurrently:
-            # Deferred FK checks from rows inserted earlier in this transaction block DDL.
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # Inside a transaction a transaction-level lock: a failed build aborts the
-        # transaction, and the lock must go with it rather than outlive it in the session.
-        lock = "pg_advisory_lock" if concurrently else "pg_advisory_xact_lock"
-        cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
-        try:
-            for table in _VECTOR_TABLES:
-                name = f"{table}_hnsw_{int(model.pk)}"
-                cur.execute(
-                    "SELECT i.indisvalid FROM pg_index i "
-                    "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
-                    [name],
-                )
-                found = cur.fetchone()
-                if found and found[0]:
-                    continue
-                if found:
-                    cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
-                cur.execute(
-                    f"CREATE INDEX{how} {name} ON {table} "
-                    f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
-                    f"WITH (m = {int(settings.HNSW_M)}, "
-                    f"ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
-                    f"WHERE model_id = {int(model.pk)}"
-                )
-        finally:
-            if concurrently:
-                cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
-
-
 def embedding_model_activate(model: EmbeddingModel) -> None:
     """Switch search to ``model``, building its HNSW indexes first if they are missing.
 
     Built here, once the vectors are all written, rather than grown row by row during the
     re-index: a bulk build is many times faster and the re-index writes skip HNSW upkeep.
     """
-    hnsw_indexes_ensure(model)
+    vector_store().indexes_ensure(model)
     with transaction.atomic():
         EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(
@@ -128,8 +74,6 @@ def embedding_model_activate(model: EmbeddingModel) -> None:
 
 def embedding_model_activate_if_covered(model: EmbeddingModel) -> bool:
     """Switch search to ``model`` once every image has a vector from it."""
-    from search.selectors import image_ids_pending
-
     if model.is_active:
         return True
     if image_ids_pending(model=model, limit=1):
@@ -139,7 +83,7 @@ def embedding_model_activate_if_covered(model: EmbeddingModel) -> bool:
     return True
 
 
-def encoder_warm_up() -> ClipEncoder:
+def encoder_warm_up() -> Encoder:
     """Load the configured encoder and push one full dummy batch through it.
 
     Called when a worker process starts: loading ViT-B-32 takes seconds and the first batch
@@ -147,7 +91,7 @@ def encoder_warm_up() -> ClipEncoder:
     task than inside it.
     """
     started = time.perf_counter()
-    encoder = get_encoder(configured_spec())
+    encoder = get_encoder()
     side = 224
     encoder.embed_images([Image.new("RGB", (side, side), "white")] * encoder.batch_size)
     encoder.embed_texts(["warm-up"])
@@ -175,10 +119,7 @@ def embedding_model_drop(model: EmbeddingModel) -> dict[str, int]:
     """
     if model.is_active:
         raise ModelInUse(f"{model.key} is the active model; switch search to another first.")
-    concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
-    with connection.cursor() as cur:
-        for table in ("search_imageembedding", "search_textembedding"):
-            cur.execute(f"DROP INDEX{concurrently} IF EXISTS {table}_hnsw_{int(model.pk)}")
+    vector_store().indexes_drop(model)
     with transaction.atomic():
         row = EmbeddingModel.objects.select_for_update().filter(pk=model.pk).first()
         if row is None:

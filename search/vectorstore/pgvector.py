@@ -1,0 +1,200 @@
+"""PostgreSQL + pgvector: the vector SQL, search parameters and HNSW DDL, in one place.
+
+Vectors of every model share two tables (``search_imageembedding``, ``search_textembedding``)
+whose column has no fixed dimension; each model gets a partial HNSW index per table on the
+vector cast to its dimension, so models of different sizes coexist during a switch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from search.filters import CatalogFilters
+from search.models import EmbeddingModel
+from search.vectorstore.base import VectorHit
+
+_VECTOR_TABLES = ("search_imageembedding", "search_textembedding")
+# Any constant: one build at a time, so a second worker never starts a duplicate build or
+# mistakes a build in progress (not yet valid) for a failed one.
+_BUILD_LOCK = 7_240_001
+
+
+def filters_sql(filters: CatalogFilters) -> tuple[str, list]:
+    """``filters`` as `` AND ...`` clauses on the product alias ``p``, plus their params."""
+    clauses, params = [], []
+    if filters.category_slug:
+        clauses.append("p.category_id = (SELECT id FROM shop_category WHERE slug = %s)")
+        params.append(filters.category_slug)
+    if filters.min_price is not None:
+        clauses.append("p.price >= %s")
+        params.append(filters.min_price)
+    if filters.max_price is not None:
+        clauses.append("p.price <= %s")
+        params.append(filters.max_price)
+    if filters.in_stock is not None:
+        clauses.append("p.in_stock = %s")
+        params.append(filters.in_stock)
+    if filters.colour:
+        clauses.append("lower(p.colour) = lower(%s)")
+        params.append(filters.colour)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def search_params_set(cur) -> None:
+    """Per-transaction HNSW settings for a query (``SET LOCAL``: inside ``atomic`` only)."""
+    # Iterative scans let a filtered HNSW query keep walking the graph until the page is
+    # full instead of returning whatever survived the filter in the first ef_search hits.
+    cur.execute(f"SET LOCAL hnsw.ef_search = {int(settings.HNSW_EF_SEARCH)}")
+    cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+
+
+class PgVectorStore:
+    def index_name(self, table: str, model: EmbeddingModel) -> str:
+        return f"{table}_hnsw_{int(model.pk)}"
+
+    def index_names(self, model: EmbeddingModel) -> list[str]:
+        return [self.index_name(table, model) for table in _VECTOR_TABLES]
+
+    def nearest_images_sql(
+        self,
+        *,
+        model: EmbeddingModel,
+        vector: np.ndarray,
+        filters: CatalogFilters,
+        exclude_product_ids: tuple[int, ...] = (),
+    ) -> tuple[str, list]:
+        """Image hits nearest to ``vector`` (SQL + params, ending in a LIMIT placeholder).
+
+        ORDER BY is the bare distance expression the partial HNSW index is built on, with no
+        tie-breaker column, or PostgreSQL would sort instead of walking the index.
+        """
+        dim = int(model.dim)
+        where, params = filters_sql(filters)
+        if exclude_product_ids:
+            where += " AND NOT (p.id = ANY(%s))"
+            params.append(list(exclude_product_ids))
+        qvec = _vector_literal(vector)
+        sql = f"""
+            SELECT i.product_id, e.image_id,
+                   e.embedding::vector({dim}) <=> %s::vector({dim}) AS distance
+            FROM search_imageembedding e
+            JOIN shop_productimage i ON i.id = e.image_id
+            JOIN shop_product p ON p.id = i.product_id
+            WHERE e.model_id = {int(model.pk)}{where}
+            ORDER BY e.embedding::vector({dim}) <=> %s::vector({dim})
+            LIMIT %s
+        """
+        return sql, [qvec, *params, qvec]
+
+    def nearest_images(
+        self,
+        *,
+        model: EmbeddingModel,
+        vector: np.ndarray,
+        filters: CatalogFilters,
+        limit: int,
+        offset: int = 0,
+        exclude_product_ids: tuple[int, ...] = (),
+        min_similarity: float | None = None,
+    ) -> list[VectorHit]:
+        wanted = offset + limit
+        sql, params = self.nearest_images_sql(
+            model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
+        )
+        # Several images per product: over-fetch image hits and keep each product's best;
+        # widen the window while a page is short and the index may still hold more.
+        candidates = max(wanted * 3, 40)
+        while True:
+            with transaction.atomic(), connection.cursor() as cur:
+                search_params_set(cur)
+                cur.execute(sql, [*params, candidates])
+                rows = cur.fetchall()
+            best: dict[int, tuple[int, float]] = {}
+            for product_id, image_id, distance in rows:
+                if product_id not in best or distance < best[product_id][1]:
+                    best[product_id] = (image_id, distance)
+            if len(best) >= wanted or len(rows) < candidates or candidates >= 50_000:
+                break
+            candidates *= 4
+        hits = sorted(
+            (VectorHit(pid, img, 1.0 - float(dist)) for pid, (img, dist) in best.items()),
+            key=lambda h: (-h.similarity, h.product_id),
+        )
+        if min_similarity is not None:
+            hits = [h for h in hits if h.similarity >= min_similarity]
+        return hits[offset:wanted]
+
+    def nearest_texts(
+        self, *, model: EmbeddingModel, vector: np.ndarray, filters: CatalogFilters, limit: int
+    ) -> list[VectorHit]:
+        dim = int(model.dim)
+        where, params = filters_sql(filters)
+        qvec = _vector_literal(vector)
+        sql = f"""
+            SELECT t.product_id, 1 - (t.embedding::vector({dim}) <=> %s::vector({dim}))
+            FROM search_textembedding t JOIN shop_product p ON p.id = t.product_id
+            WHERE t.model_id = {int(model.pk)}{where}
+            ORDER BY t.embedding::vector({dim}) <=> %s::vector({dim})
+            LIMIT %s
+        """
+        with transaction.atomic(), connection.cursor() as cur:
+            search_params_set(cur)
+            cur.execute(sql, [qvec, *params, qvec, limit])
+            rows = cur.fetchall()
+        return [VectorHit(r[0], None, float(r[1])) for r in rows]
+
+    def indexes_ensure(self, model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
+        """One partial HNSW index per model and table, on the vector cast to its dimension.
+
+        Outside a transaction the build is CONCURRENTLY, so workers keep writing vectors
+        meanwhile. A build that failed half-way leaves an invalid index, which is dropped and
+        rebuilt. The server's ``maintenance_work_mem`` should hold the graph (pgvector says so
+        in a NOTICE otherwise) or the build is many times slower.
+        """
+        if concurrently is None:
+            concurrently = not connection.in_atomic_block
+        how = " CONCURRENTLY" if concurrently else ""
+        with connection.cursor() as cur:
+            if not concurrently:
+                # Deferred FK checks from rows inserted earlier in this transaction block DDL.
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            # Inside a transaction a transaction-level lock: a failed build aborts the
+            # transaction, and the lock must go with it rather than outlive it in the session.
+            lock = "pg_advisory_lock" if concurrently else "pg_advisory_xact_lock"
+            cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
+            try:
+                for table in _VECTOR_TABLES:
+                    name = self.index_name(table, model)
+                    cur.execute(
+                        "SELECT i.indisvalid FROM pg_index i "
+                        "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+                        [name],
+                    )
+                    found = cur.fetchone()
+                    if found and found[0]:
+                        continue
+                    if found:
+                        cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
+                    cur.execute(
+                        f"CREATE INDEX{how} {name} ON {table} "
+                        f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
+                        f"WITH (m = {int(settings.HNSW_M)}, "
+                        f"ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
+                        f"WHERE model_id = {int(model.pk)}"
+                    )
+            finally:
+                if concurrently:
+                    cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
+
+    def indexes_drop(self, model: EmbeddingModel) -> None:
+        # CONCURRENTLY outside a transaction, so searches on other models never wait.
+        how = "" if connection.in_atomic_block else " CONCURRENTLY"
+        with connection.cursor() as cur:
+            for name in self.index_names(model):
+                cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
