@@ -1,8 +1,25 @@
+"""Search's side of the admin: the model switch, and index state on the product pages.
+
+Shop's ProductAdmin knows nothing of search; it is replaced here by a subclass that adds an
+"Indexed" column, per-model coverage above the list and CLIP label suggestions for new photos.
+"""
+
 from django.contrib import admin, messages
 
+from search.embeddings import ModelLoadError
 from search.models import EmbeddingModel
-from search.selectors import embedding_models_with_coverage
+from search.selectors import (
+    active_embedding_model,
+    embedding_coverage,
+    embedding_models_with_coverage,
+    products_with_index_state,
+)
+from search.services.describe import image_describe
 from search.services.embedding_models import embedding_model_activate_if_covered
+from search.services.query import SearchError
+from shop.admin import ProductAdmin
+from shop.images import InvalidImage, open_image
+from shop.models import Product, ProductImage
 
 
 def coverage_text(done: int, total: int) -> str:
@@ -64,3 +81,55 @@ class EmbeddingModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def _coverage_lines() -> list[str]:
+    lines = []
+    for c in embedding_coverage():
+        role = "search reads" if c.is_active else "being indexed, not searched yet"
+        lines.append(
+            f"{c.model.key} ({c.model.dim}d, {role}): {c.images_embedded} of {c.images_total} "
+            f"images ({100 * c.images_ratio:.0f}%), {c.texts_embedded} of {c.texts_total} "
+            "product texts embedded."
+        )
+    return lines or ["Search index empty: no model has embedded anything yet (start a worker)."]
+
+
+class IndexedProductAdmin(ProductAdmin):
+    list_display = [*ProductAdmin.list_display, "indexed"]
+
+    @admin.display(description="Indexed")
+    def indexed(self, obj: Product) -> str:
+        """✓ once the active model has a vector for every image: the product is searchable."""
+        if not obj.has_images:
+            return "no images"
+        return "pending" if obj.images_pending else "✓"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        # Index state as subqueries of the page's query: no query per listed product.
+        return products_with_index_state(qs, model=active_embedding_model())
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "index_coverage": _coverage_lines()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def images_added(self, request, product: Product, images: list[ProductImage]) -> None:
+        """Zero-shot category and colour for the first new photo, as an admin message."""
+        try:
+            with images[0].image.open("rb") as f:
+                described = image_describe(image=open_image(f.read()), top=1)
+        except (SearchError, ModelLoadError, InvalidImage, OSError):
+            return  # no index yet, or no model: saving must not depend on search
+        cat, col = described.categories[:1], described.colours[:1]
+        if cat and col:
+            messages.info(
+                request,
+                f"CLIP suggests for the new photo: category {cat[0].name} ({cat[0].score:.2f}), "
+                f"colour {col[0].name} ({col[0].score:.2f}). Current: {product.category}, "
+                f"{product.colour or 'no colour'}.",
+            )
+
+
+admin.site.unregister(Product)
+admin.site.register(Product, IndexedProductAdmin)

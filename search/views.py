@@ -12,9 +12,9 @@ from rest_framework.exceptions import APIException
 from search.api import serializers as s
 from search.embeddings import ModelLoadError
 from search.forms import image_terms, search_request_from, similar_terms, text_terms
-from search.images import InvalidImage
 from search.services.describe import image_describe
 from search.services.query import SearchError, products_search
+from shop.images import InvalidImage
 from shop.models import Product
 from shop.selectors import category_list
 
@@ -118,13 +118,3 @@ def describe_view(request):
 
         status = _run(context, form, action)
     return render(request, "search/describe.html", context, status=status)
-
-
-def more_like_this(product: Product, limit: int = 8):
-    """For the product page: similar products, or None while the product is not indexed."""
-    try:
-        return products_search(
-            search_request_from({"limit": limit}, similar_terms(product.pk, {"text_weight": 0}))
-        )
-    except (SearchError, ModelLoadError):
-        return None

@@ -1,13 +1,7 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html
 
-from search.coverage import embedding_coverage, products_with_index_state
-from search.selectors import active_embedding_model
-from search.services.indexing import (
-    embeddings_request,
-    image_embeddings_invalidate,
-    text_embeddings_invalidate,
-)
+from shop import services
 from shop.models import Category, Product, ProductImage
 
 
@@ -20,18 +14,6 @@ def _thumb(image: ProductImage | None, size: int = 64) -> str:
         size,
         size,
     )
-
-
-def _coverage_lines() -> list[str]:
-    lines = []
-    for c in embedding_coverage():
-        role = "search reads" if c.is_active else "being indexed, not searched yet"
-        lines.append(
-            f"{c.model.key} ({c.model.dim}d, {role}): {c.images_embedded} of {c.images_total} "
-            f"images ({100 * c.images_ratio:.0f}%), {c.texts_embedded} of {c.texts_total} "
-            "product texts embedded."
-        )
-    return lines or ["Search index empty: no model has embedded anything yet (start a worker)."]
 
 
 @admin.register(Category)
@@ -61,7 +43,6 @@ class ProductAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "in_stock",
-        "indexed",
     ]
     list_display_links = ["thumbnail", "title"]
     list_filter = ["category", "in_stock", "colour"]
@@ -73,64 +54,29 @@ class ProductAdmin(admin.ModelAdmin):
     def thumbnail(self, obj: Product) -> str:
         return _thumb(obj.primary_image)
 
-    @admin.display(description="Indexed")
-    def indexed(self, obj: Product) -> str:
-        """✓ once the active model has a vector for every image: the product is searchable."""
-        if not obj.has_images:
-            return "no images"
-        return "pending" if obj.images_pending else "✓"
-
     def get_queryset(self, request):
-        qs = super().get_queryset(request).prefetch_related("images").select_related("category")
-        # Index state as subqueries of the page's query: no query per listed product.
-        return products_with_index_state(qs, model=active_embedding_model())
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "index_coverage": _coverage_lines()}
-        return super().changelist_view(request, extra_context=extra_context)
+        return super().get_queryset(request).prefetch_related("images").select_related("category")
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            embeddings_request(product_ids=[obj.pk])
-        elif {"title", "description"} & set(form.changed_data):
-            text_embeddings_invalidate(product_ids=[obj.pk])
+        services.product_save(product=obj, changed_fields=form.changed_data)
 
     def save_formset(self, request, form, formset, change):
-        instances = formset.save()
-        new_ids, changed_ids = [], []
-        for inline_form in formset.forms:
-            obj = inline_form.instance
-            if obj.pk is None or obj not in instances:
-                continue
-            if inline_form in formset.extra_forms or not inline_form.initial:
-                new_ids.append(obj.pk)
-            elif "image" in inline_form.changed_data:
-                changed_ids.append(obj.pk)
-        if changed_ids:
-            image_embeddings_invalidate(image_ids=changed_ids)
-        embeddings_request(image_ids=new_ids)
-        if new_ids:
-            self._suggest(request, form.instance, new_ids[0])
+        """Images go through the catalog services, so search hears of every new or replaced
+        file; other inlines (none today) save as Django would."""
+        if formset.model is not ProductImage:
+            return super().save_formset(request, form, formset, change)
+        instances = formset.save(commit=False)
+        for image in formset.deleted_objects:
+            services.product_image_delete(image=image)
+        replaced = {id(f.instance) for f in formset.forms if "image" in f.changed_data}
+        added = []
+        for image in instances:
+            if image.pk is None:
+                added.append(image)
+            services.product_image_save(image=image, file_changed=id(image) in replaced)
+        formset.save_m2m()
+        if added:
+            self.images_added(request, form.instance, added)
 
-    def _suggest(self, request, product: Product, image_id: int) -> None:
-        """Zero-shot category and colour for a newly added photo, as an admin message."""
-        from search.embeddings import ModelLoadError
-        from search.images import InvalidImage, open_image
-        from search.services.describe import image_describe
-        from search.services.query import SearchError
-
-        image = ProductImage.objects.get(pk=image_id)
-        try:
-            with image.image.open("rb") as f:
-                described = image_describe(image=open_image(f.read()), top=1)
-        except (SearchError, ModelLoadError, InvalidImage, OSError):
-            return  # no index yet, or no model: saving must not depend on search
-        cat, col = described.categories[:1], described.colours[:1]
-        if cat and col:
-            messages.info(
-                request,
-                f"CLIP suggests for the new photo: category {cat[0].name} ({cat[0].score:.2f}), "
-                f"colour {col[0].name} ({col[0].score:.2f}). Current: {product.category}, "
-                f"{product.colour or 'no colour'}.",
-            )
+    def images_added(self, request, product: Product, images: list[ProductImage]) -> None:
+        """Hook for apps that react to new photos in the admin (search suggests labels)."""

@@ -7,8 +7,8 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from search.images import open_image
 from shop import services
+from shop.images import open_image
 from shop.models import Product, ProductImage
 from shop.selectors import product_list
 

@@ -28,10 +28,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from search.images import InvalidImage, max_upload_bytes, open_image
-from search.services import indexing
 from shop import services
-from shop.models import Category, Product, ProductImage
+from shop.images import InvalidImage, max_upload_bytes, open_image
+from shop.models import Category, Product
 
 Format = Literal["csv", "jsonl"]
 
@@ -390,7 +389,7 @@ def _import_chunk(
     todo = [r for r in rows if r.key not in existing]
     # Downloads and decodes overlap (I/O and PIL release the GIL); writes stay in this thread.
     fetched = pool.map(lambda row: _fetch_all(row, base_dir), todo)
-    with indexing.embeddings_requests_collected() as requested:
+    with services.catalog_bulk_write() as requested:
         for row, images in zip(todo, fetched, strict=True):
             if isinstance(images, RowInvalid):
                 reject(RowError(row.line, str(images)))
@@ -400,11 +399,7 @@ def _import_chunk(
                 touched.append(product_id)
         if index:
             # Embedded right here; what stays pending (say, the model failed) the sweep finds.
-            image_ids = list(
-                ProductImage.objects.filter(product_id__in=touched).values_list("id", flat=True)
-            )
-            indexing.images_embed(image_ids=image_ids)
-            indexing.product_texts_embed(product_ids=touched)
+            services.catalog_index_now(product_ids=touched)
         else:
             requested.enqueue()  # full batches for the workers instead of one task per product
     result.product_ids.extend(touched)

@@ -1,9 +1,13 @@
-"""Catalog writes. Every path that adds or changes images goes through here, so indexing
-is requested exactly once, after the transaction commits."""
+"""Catalog writes: the admin, the API, the importer and the demo all write through here.
+
+Each write tells search what changed through ``search.catalog_sync``, the one module of search
+that shop imports, so indexing is requested exactly once, after the transaction commits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import IO
 
@@ -11,7 +15,7 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils.text import slugify
 
-from search.services.indexing import embeddings_request
+from search import catalog_sync
 from shop.models import Category, Product, ProductImage
 
 
@@ -58,7 +62,7 @@ def product_create(
     )
     for position, (name, fileobj) in enumerate(images):
         product_image_add(product=product, name=name, fileobj=fileobj, position=position)
-    embeddings_request(product_ids=[product.pk])
+    catalog_sync.catalog_changed(product_ids=[product.pk])
     return product
 
 
@@ -71,5 +75,52 @@ def product_image_add(
     image = ProductImage(product=product, position=position)
     image.image.save(name, File(fileobj, name=name), save=False)
     image.save()
-    embeddings_request(image_ids=[image.pk])
+    catalog_sync.catalog_changed(image_ids=[image.pk])
     return image
+
+
+# Fields whose change makes the product's text vector stale (``Product.embedding_text``).
+_TEXT_FIELDS = {"title", "description"}
+
+
+@transaction.atomic
+def product_save(*, product: Product, changed_fields: Iterable[str] = ()) -> Product:
+    """Save a product edited as a whole (the admin form): new ones get embedded, an edited
+    title or description re-embeds the text."""
+    created = product.pk is None
+    product.save()
+    if created:
+        catalog_sync.catalog_changed(product_ids=[product.pk])
+    elif _TEXT_FIELDS & set(changed_fields):
+        catalog_sync.catalog_changed(texts_changed=[product.pk])
+    return product
+
+
+@transaction.atomic
+def product_image_save(*, image: ProductImage, file_changed: bool = False) -> ProductImage:
+    """Save an image edited as a whole (an admin inline): a new image gets embedded, a
+    replaced file drops its old vectors and is embedded again."""
+    created = image.pk is None
+    image.save()
+    if created:
+        catalog_sync.catalog_changed(image_ids=[image.pk])
+    elif file_changed:
+        catalog_sync.catalog_changed(images_replaced=[image.pk])
+    return image
+
+
+@transaction.atomic
+def product_image_delete(*, image: ProductImage) -> None:
+    image.delete()  # its vectors go with it (the foreign keys cascade)
+
+
+@contextmanager
+def catalog_bulk_write() -> Iterator[catalog_sync.EmbeddingRequests]:
+    """Around many writes (an import); see ``search.catalog_sync.catalog_bulk_write``."""
+    with catalog_sync.catalog_bulk_write() as requested:
+        yield requested
+
+
+def catalog_index_now(*, product_ids: Sequence[int]) -> None:
+    """Embed these products in this process instead of queueing (``import_catalog --index``)."""
+    catalog_sync.catalog_index_now(product_ids=product_ids)

@@ -1,8 +1,6 @@
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
-from search.api.serializers import default_text_weight
-from search.views import more_like_this
 from shop.models import Product
 from shop.selectors import category_list, product_list
 
@@ -24,9 +22,6 @@ def product_detail_view(request, slug: str):
         "shop/product_detail.html",
         {
             "product": product,
-            "similar": more_like_this(product),
             "categories": category_list(),
-            "params": {},
-            "default_text_weight": default_text_weight(),
         },
     )

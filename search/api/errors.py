@@ -5,8 +5,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from search.embeddings import ModelLoadError
-from search.images import InvalidImage
 from search.services.query import SearchError
+from shop.images import InvalidImage
 
 
 def exception_handler(exc, context):

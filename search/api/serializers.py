@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from search.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
+from shop.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
 from shop.models import Category, Product
 
 # Enough to push a direction down without cancelling the query.
