@@ -1,5 +1,8 @@
 """Indexing: after-commit scheduling, batched embedding, idempotency, model identity, sweep."""
 
+import logging
+import time
+
 import numpy as np
 import pytest
 from django.db import transaction
@@ -7,8 +10,9 @@ from django.db import transaction
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.selectors import image_ids_pending
 from search.services import indexing
-from search.services.models import configured_embedding_model
+from search.services.embedding_models import configured_embedding_model
 from shop.models import ProductImage
+from tests.outage import broker_down, queued_batches, queued_image_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -84,23 +88,34 @@ def test_rolled_back_save_schedules_nothing(make_product, django_capture_on_comm
 
 
 def test_save_succeeds_when_broker_is_down_and_sweep_picks_it_up(
-    make_product, settings, django_capture_on_commit_callbacks
+    make_product, django_capture_on_commit_callbacks, monkeypatch, caplog
 ):
-    from config.celery_app import app
+    from django.conf import settings
 
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
+    from search import tasks
+
+    monkeypatch.setattr(logging.getLogger("search"), "propagate", True)  # to caplog
+    with broker_down(), caplog.at_level(logging.WARNING, logger="search"):
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
             product = make_product("Saved anyway")
-    finally:
-        app.conf.broker_url = settings.CELERY_BROKER_URL
+        elapsed = time.monotonic() - started
+    assert callbacks, "the save must have tried to publish its embedding task"
+    assert "broker unavailable, 1 images left for the sweep" in caplog.text
+    assert elapsed < 1.0, f"the save waited {elapsed:.1f} s on a dead broker"
     assert product.pk and product.images.count() == 1
+    image_id = product.images.get().pk
     model = configured_embedding_model()
-    assert len(image_ids_pending(model=model)) == 1
+    assert image_ids_pending(model=model) == [image_id]
+    assert image_id not in queued_image_ids(settings.EMBEDDING_QUEUE)
 
-    summary = indexing.pending_sweep(enqueue=False)
-    assert summary["images"] == 1
+    # The broker is back: the sweep finds the image and queues it on the live Redis ...
+    assert indexing.pending_sweep()["images"] == 1
+    batch = next(b for b in queued_batches(settings.EMBEDDING_QUEUE) if image_id in b)
+    # ... and what a worker runs for that message writes its vector.
+    assert tasks.embed_images.apply(args=[batch]).get() == 1
     assert image_ids_pending(model=model) == []
+    assert ImageEmbedding.objects.filter(image_id=image_id).exists()
 
 
 def test_unreadable_image_file_does_not_block_the_batch(make_product):

@@ -1,10 +1,13 @@
 """A stopped Redis or a missing model: the user gets a clear answer, nothing is lost."""
 
+import time
+
 import pytest
 
 from search.models import EmbeddingModel
 from search.services import indexing
 from shop.models import Product, ProductImage
+from tests.outage import broker_down, queued_batches, queued_image_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +30,21 @@ def test_search_keeps_answering_when_redis_is_down(client, settings, indexed):
 
 
 def test_api_product_create_succeeds_when_broker_is_down(
-    client, settings, django_user_model, django_capture_on_commit_callbacks
+    client, django_user_model, django_capture_on_commit_callbacks
 ):
+    from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
     from rest_framework.authtoken.models import Token
 
-    from config.celery_app import app
+    from search import tasks
+    from search.models import ImageEmbedding
     from tests.conftest import png_bytes
 
     staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
     auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}
-    app.conf.broker_url = DEAD_REDIS
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
+    with broker_down():
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
             r = client.post(
                 "/api/products/",
                 {
@@ -50,10 +55,18 @@ def test_api_product_create_succeeds_when_broker_is_down(
                 },
                 **auth,
             )
-    finally:
-        app.conf.broker_url = settings.CELERY_BROKER_URL
+        elapsed = time.monotonic() - started
     assert r.status_code == 201, r.content
-    assert Product.objects.get(pk=r.json()["id"]).images.count() == 1
+    assert callbacks, "the save must have tried to publish its embedding task"
+    assert elapsed < 1.0, f"the API call waited {elapsed:.1f} s on a dead broker"
+    image = Product.objects.get(pk=r.json()["id"]).images.get()
+    assert image.pk not in queued_image_ids(settings.EMBEDDING_QUEUE)
+
+    # The broker is back: the sweep queues the image and the queued task embeds it.
+    assert indexing.pending_sweep()["images"] == 1
+    batch = next(b for b in queued_batches(settings.EMBEDDING_QUEUE) if image.pk in b)
+    tasks.embed_images.apply(args=[batch]).get()
+    assert ImageEmbedding.objects.filter(image=image).exists()
 
 
 def test_missing_model_weights_give_a_503_that_says_what_to_do(client, indexed):

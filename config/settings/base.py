@@ -111,8 +111,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing must fail fast when Redis is down: the save still succeeds and the sweep
-# picks the work up later.
+# Publishing fails fast when Redis is down (well under a second; tests/test_indexing.py and
+# tests/test_resilience.py take the broker down): the save still succeeds and the sweep picks
+# the work up later. The broker: one connection attempt (max_retries below), a 1 s connect
+# timeout (a host that drops packets would otherwise hang for the OS's minutes), no publish
+# retry. The result backend: embedding tasks are published with ignore_result (nobody reads
+# their results), so the save never waits on it; for the tasks whose result is read (the
+# sweep, training) a dead backend costs about a second, not the default 20 retries 1 s apart.
+# A worker still reconnects to a restarted broker (broker_connection_retry, unchanged).
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+}
 # visibility_timeout: Redis hands a message that a killed worker had taken (acks_late) to
 # another worker only after this many seconds. It must exceed the longest task run
 # (CELERY_TASK_TIME_LIMIT) and the longest retry countdown (300 s), or a slow batch is
@@ -122,6 +132,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
+    "socket_connect_timeout": 1,
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
 }
 CELERY_TASK_PUBLISH_RETRY = False

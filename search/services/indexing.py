@@ -89,14 +89,22 @@ def embeddings_requests_collected() -> Iterator[EmbeddingRequests]:
 
 
 def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
+    """Publish the embedding tasks in batches; with the broker down, log and leave it to the sweep.
+
+    Fails fast (well under a second, tests/test_indexing.py): one broker connection attempt with
+    a short connect timeout (``CELERY_BROKER_TRANSPORT_OPTIONS``), no publish retry, and
+    ``ignore_result``: nobody reads these results, so publishing never touches the result
+    backend (Redis would first subscribe to the result channel, retrying 20 times, 1 s apart).
+    """
     from search import tasks
 
     batch = settings.CLIP_BATCH_SIZE
+    publish = {"ignore_result": True, "retry": False}
     try:
         for i in range(0, len(image_ids), batch):
-            tasks.embed_images.delay(image_ids[i : i + batch])
+            tasks.embed_images.apply_async((image_ids[i : i + batch],), **publish)
         for i in range(0, len(product_ids), batch):
-            tasks.embed_product_texts.delay(product_ids[i : i + batch])
+            tasks.embed_product_texts.apply_async((product_ids[i : i + batch],), **publish)
     except Exception as exc:  # kombu raises many types when Redis is unreachable
         log.warning("broker unavailable, %s images left for the sweep: %s", len(image_ids), exc)
 
