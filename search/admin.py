@@ -6,7 +6,7 @@ Shop's ProductAdmin knows nothing of search; it is replaced here by a subclass t
 
 from django.contrib import admin, messages
 
-from search.embeddings import ModelLoadError
+from search.errors import KNOWN_ERRORS
 from search.models import EmbeddingModel
 from search.selectors import (
     active_embedding_model,
@@ -16,9 +16,8 @@ from search.selectors import (
 )
 from search.services.describe import image_describe
 from search.services.embedding_models import embedding_model_activate_if_covered
-from search.services.query import SearchError
 from shop.admin import ProductAdmin
-from shop.images import InvalidImage, open_image
+from shop.images import open_image
 from shop.models import Product, ProductImage
 
 
@@ -119,7 +118,7 @@ class IndexedProductAdmin(ProductAdmin):
         try:
             with images[0].image.open("rb") as f:
                 described = image_describe(image=open_image(f.read()), top=1)
-        except (SearchError, ModelLoadError, InvalidImage, OSError):
+        except (*KNOWN_ERRORS, OSError):
             return  # no index yet, or no model: saving must not depend on search
         cat, col = described.categories[:1], described.colours[:1]
         if cat and col:

@@ -33,15 +33,23 @@ class EmbeddingModel(models.Model):
         return f"{self.key} ({self.dim}d)"
 
 
-class ImageEmbedding(models.Model):
-    # Dimension-free column: models of 512, 768, 1024 dims live side by side; each model
-    # gets its own partial HNSW index on ``embedding::vector(dim)`` (search.vectorstore.pgvector).
+class Embedding(models.Model):
+    """One vector of one model. The column has no dimension, so models of 512, 768 and 1024
+    dims live side by side; each model gets its own partial HNSW index on
+    ``embedding::vector(dim)`` (search.vectorstore.pgvector)."""
+
+    embedding = VectorField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class ImageEmbedding(Embedding):
     image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="image_embeddings"
     )
-    embedding = VectorField()
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
@@ -54,16 +62,14 @@ class ImageEmbedding(models.Model):
         return f"image {self.image_id} / model {self.model_id}"
 
 
-class TextEmbedding(models.Model):
+class TextEmbedding(Embedding):
     """Embedding of a product's title + description, for image -> description matching."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="text_embeddings")
     model = models.ForeignKey(
         EmbeddingModel, on_delete=models.CASCADE, related_name="text_embeddings"
     )
-    embedding = VectorField()
     source_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [

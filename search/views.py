@@ -10,11 +10,10 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.exceptions import APIException
 
 from search.api import serializers as s
-from search.embeddings import ModelLoadError
-from search.forms import image_terms, search_request_from, similar_terms, text_terms
+from search.errors import KNOWN_ERRORS, error_status
+from search.query_terms import image_terms, search_request_from, similar_terms, text_terms
 from search.services.describe import image_describe
-from search.services.query import SearchError, products_search
-from shop.images import InvalidImage
+from search.services.query import products_search
 from shop.models import Product
 from shop.selectors import category_list
 
@@ -34,15 +33,12 @@ def _run(context: dict, serializer, action) -> int:
             return 400
         context["result"] = action(serializer.validated_data)
         return 200
-    except (SearchError, InvalidImage) as exc:
+    except KNOWN_ERRORS as exc:
         context["error"] = str(exc)
-        return exc.status
+        return error_status(exc)
     except APIException as exc:
         context["error"] = str(exc.detail)
         return exc.status_code
-    except ModelLoadError as exc:
-        context["error"] = str(exc)
-        return 503
 
 
 def _thumbnail_data_url(image) -> str:

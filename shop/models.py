@@ -18,9 +18,6 @@ class Category(models.Model):
 
 
 class ProductQuerySet(models.QuerySet):
-    def in_stock(self) -> "ProductQuerySet":
-        return self.filter(in_stock=True)
-
     def with_images(self) -> "ProductQuerySet":
         return self.select_related("category").prefetch_related("images")
 

@@ -3,6 +3,9 @@
 import ast
 from pathlib import Path
 
+import pytest
+from django.core.management import call_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,3 +45,9 @@ def test_only_the_encoder_package_imports_torch_or_open_clip():
         and any(m.split(".")[0] in heavy for m in _imports(path))
     }
     assert offenders == set()
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    # Refactoring models (the abstract Embedding base) must not need a schema change.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

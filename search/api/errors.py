@@ -1,19 +1,14 @@
 """Every API error is JSON: {"error": "<what to do>", "detail": ...}."""
 
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from search.embeddings import ModelLoadError
-from search.services.query import SearchError
-from shop.images import InvalidImage
+from search.errors import KNOWN_ERRORS, error_status
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, (SearchError, InvalidImage)):
-        return Response({"error": str(exc)}, status=exc.status)
-    if isinstance(exc, ModelLoadError):
-        return Response({"error": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, KNOWN_ERRORS):
+        return Response({"error": str(exc)}, status=error_status(exc))
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data

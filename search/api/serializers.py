@@ -3,6 +3,7 @@ from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 
 from shop.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
 from shop.models import Category, Product
@@ -107,13 +108,23 @@ class CropField(serializers.Field):
 class ProductRefMixin:
     def validate_product(self, value: int) -> int:
         if not Product.objects.filter(pk=value).exists():
-            from rest_framework.exceptions import NotFound
-
             raise NotFound(f"Product {value} does not exist.")
         return value
 
 
-class ImageSearchInputSerializer(ProductRefMixin, FiltersSerializer):
+class ImageOrProductMixin(ProductRefMixin):
+    """A query photo (optionally cropped) or a catalog product, exactly one of them."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if (attrs.get("image") is None) == (attrs.get("product") is None):
+            raise serializers.ValidationError("Send exactly one of 'image' or 'product'.")
+        if attrs.get("image") is not None:
+            attrs["image"] = crop_fraction(attrs["image"], attrs.get("crop"))
+        return attrs
+
+
+class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
     """Photo search, optionally steered by words: "this, but in red", "not leather"."""
 
     image = ImageInputField(required=False, help_text="Photo (file or data URL)")
@@ -133,15 +144,6 @@ class ImageSearchInputSerializer(ProductRefMixin, FiltersSerializer):
     negative_weight = serializers.FloatField(
         required=False, min_value=0.0, max_value=1.0, default=DEFAULT_NEGATIVE_WEIGHT
     )
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        has_image, has_product = attrs.get("image") is not None, attrs.get("product") is not None
-        if has_image == has_product:
-            raise serializers.ValidationError("Send exactly one of 'image' or 'product'.")
-        if has_image:
-            attrs["image"] = crop_fraction(attrs["image"], attrs.get("crop"))
-        return attrs
 
 
 class WeightedImageSerializer(serializers.Serializer):
@@ -196,18 +198,11 @@ class SimilarInputSerializer(FiltersSerializer):
     )
 
 
-class DescribeInputSerializer(ProductRefMixin, serializers.Serializer):
+class DescribeInputSerializer(ImageOrProductMixin, serializers.Serializer):
     image = ImageInputField(required=False)
     product = serializers.IntegerField(required=False)
     crop = CropField(required=False)
     top = serializers.IntegerField(required=False, min_value=1, max_value=20, default=5)
-
-    def validate(self, attrs):
-        if (attrs.get("image") is None) == (attrs.get("product") is None):
-            raise serializers.ValidationError("Send exactly one of 'image' or 'product'.")
-        if attrs.get("image") is not None:
-            attrs["image"] = crop_fraction(attrs["image"], attrs.get("crop"))
-        return attrs
 
 
 class SimilarityInputSerializer(serializers.Serializer):

@@ -10,7 +10,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from search.api import serializers as s
-from search.forms import hybrid_terms, image_terms, search_request_from, similar_terms, text_terms
+from search.query_terms import (
+    hybrid_terms,
+    image_terms,
+    search_request_from,
+    similar_terms,
+    text_terms,
+)
 from search.selectors import index_stats
 from search.services.describe import image_describe, text_image_similarity
 from search.services.indexing import pending_sweep

@@ -3,9 +3,9 @@
 from django import template
 
 from search.api.serializers import default_text_weight
-from search.embeddings import ModelLoadError
-from search.forms import search_request_from, similar_terms
-from search.services.query import SearchError, products_search
+from search.errors import KNOWN_ERRORS
+from search.query_terms import search_request_from, similar_terms
+from search.services.query import products_search
 from shop.models import Product
 
 register = template.Library()
@@ -18,7 +18,7 @@ def more_like_this(context: template.Context, product: Product, limit: int = 8) 
         similar = products_search(
             search_request_from({"limit": limit}, similar_terms(product.pk, {"text_weight": 0}))
         )
-    except (SearchError, ModelLoadError):
+    except KNOWN_ERRORS:
         similar = None
     return {
         "product": product,
