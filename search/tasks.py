@@ -3,6 +3,9 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from clip_train.main import train
+from clip_train.options import TrainOptions
+from search import training_data
 from search.services import indexing
 
 # Transient failures worth retrying with backoff (1 s, 2 s, ... capped at 300 s, jittered):
@@ -43,17 +46,15 @@ def sweep_pending() -> dict[str, int]:
 
 @shared_task(bind=True, acks_late=False)
 def train_clip(self, options: dict) -> dict:
-    """Train or fine-tune CLIP (``search.embeddings.training.TrainOptions`` fields) and save.
+    """Train or fine-tune CLIP (``clip_train.options.TrainOptions`` fields) and save.
 
     Long-running and not idempotent in cost, so it is never retried automatically; the result
     says where the model is and which settings select it.
     """
-    from search.embeddings.training import TrainOptions, train
-
     opts = TrainOptions(**{"progress": False, **options})
     if not opts.command:
         opts.command = f"celery task search.tasks.train_clip({options!r})"
-    result = train(opts)
+    result = train(opts, sources=training_data.SOURCES)
     return {
         "out": str(result.out),
         "env": result.env,

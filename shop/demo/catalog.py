@@ -9,8 +9,8 @@ from decimal import Decimal
 import numpy as np
 from django.db import transaction
 
+from clip_train.fashion import CATEGORIES, colourise, describe, load_split, sample_items
 from shop import services
-from shop.demo.fashion import CATEGORIES, colourise, describe, load_split, sample_items
 from shop.models import Product
 
 

@@ -7,7 +7,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from search.embeddings.training import SOURCES, TrainingError, TrainOptions, train
+from clip_train.main import train
+from clip_train.options import TrainingError, TrainOptions
+from search.training_data import SOURCES
 
 
 class Command(BaseCommand):
@@ -20,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         d = TrainOptions()
-        parser.add_argument("--source", choices=SOURCES, default=d.source)
+        parser.add_argument("--source", choices=list(SOURCES), default=d.source)
         parser.add_argument(
             "--model",
             default=d.model,
@@ -104,7 +106,7 @@ class Command(BaseCommand):
             else "",
         )
         try:
-            result = train(opts, log_fn=lambda msg: self.stdout.write(msg))
+            result = train(opts, sources=SOURCES, log_fn=lambda msg: self.stdout.write(msg))
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         m = result.metrics

@@ -4,12 +4,15 @@ a real worker process (what a GPU worker does)."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from clip_train.main import train
+from clip_train.options import TrainOptions
 from search.embeddings.clip import ClipEncoder, ModelSpec
-from search.embeddings.training import TrainOptions, train
+from search.training_data import SOURCES, product_captions
 from shop.demo.catalog import demo_catalog_build
 from tests.workers import celery_worker
 
@@ -29,7 +32,8 @@ def test_training_on_the_catalog_holds_out_whole_products(tmp_path):
             seed=1,
             out=str(tmp_path / "catalog-model"),
             progress=False,
-        )
+        ),
+        sources=SOURCES,
     )
     record = json.loads((run.out / "TRAINING.json").read_text())
     assert (record["train_items"], record["val_items"]) == (36, 4)
@@ -38,6 +42,21 @@ def test_training_on_the_catalog_holds_out_whole_products(tmp_path):
     vectors = encoder.embed_texts(["a red dress", "a blue bag"])
     assert vectors.shape == (2, encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+
+
+def test_catalog_captions():
+    product = SimpleNamespace(
+        title="Red Dress",
+        description="A red dress from our everyday collection.",
+        colour="red",
+        category_id=1,
+        category=SimpleNamespace(name="Dress"),
+        embedding_text="Red Dress. A red dress from our everyday collection.",
+    )
+    caps = product_captions(product)
+    assert "Red Dress" in caps and "a photo of a red dress" in caps
+    assert "red dress" in caps and "A red dress from our everyday collection." in caps
+    assert len(caps) == len(set(caps))
 
 
 @pytest.mark.integration

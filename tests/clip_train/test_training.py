@@ -6,28 +6,19 @@ No database: the Fashion-MNIST source renders products on the fly.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from clip_train.data import FashionPairs, ImageTextPairs
+from clip_train.fashion import colourise, load_split, sample_items
+from clip_train.losses import compose_loss, same_label_loss
+from clip_train.main import train
+from clip_train.model import load_model
+from clip_train.options import TrainingError, TrainOptions
+from clip_train.trainer import Augment, autocast_dtype, lr_at
 from search.embeddings.clip import ClipEncoder, ModelSpec, import_torch
-from search.embeddings.training import (
-    Augment,
-    FashionPairs,
-    ImageTextPairs,
-    TrainingError,
-    TrainOptions,
-    autocast_dtype,
-    compose_loss,
-    load_model,
-    lr_at,
-    product_captions,
-    same_label_loss,
-    train,
-)
-from shop.demo.fashion import colourise, load_split, sample_items
 
 
 @pytest.fixture(scope="module")
@@ -248,21 +239,6 @@ def test_image_text_pairs_from_pil_images():
     assert pixels.shape == (2, 3, 32, 32) and pixels.dtype == torch.float32
     assert caps[0] in ("a red thing", "red") and caps[1] == "a blank"
     assert float(pixels[1].min()) == 1.0  # transparent -> white, as the search does
-
-
-def test_catalog_captions():
-    product = SimpleNamespace(
-        title="Red Dress",
-        description="A red dress from our everyday collection.",
-        colour="red",
-        category_id=1,
-        category=SimpleNamespace(name="Dress"),
-        embedding_text="Red Dress. A red dress from our everyday collection.",
-    )
-    caps = product_captions(product)
-    assert "Red Dress" in caps and "a photo of a red dress" in caps
-    assert "red dress" in caps and "A red dress from our everyday collection." in caps
-    assert len(caps) == len(set(caps))
 
 
 def test_bad_options_are_explained():
