@@ -15,27 +15,25 @@ from search.services import indexing
 TRANSIENT_ERRORS = (ConnectionError, OSError, OperationalError, InterfaceError)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=8,
-)
-def embed_images(self, image_ids: list[int]) -> int:
+def _embedding_task(name: str):
+    """A retried, late-acked task under ``name`` (the name services publish it by)."""
+    return shared_task(
+        name=name,
+        acks_late=True,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=True,
+        retry_backoff_max=300,
+        max_retries=8,
+    )
+
+
+@_embedding_task(indexing.EMBED_IMAGES_TASK)
+def embed_images(image_ids: list[int]) -> int:
     return indexing.images_embed(image_ids=image_ids)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=8,
-)
-def embed_product_texts(self, product_ids: list[int]) -> int:
+@_embedding_task(indexing.EMBED_TEXTS_TASK)
+def embed_product_texts(product_ids: list[int]) -> int:
     return indexing.product_texts_embed(product_ids=product_ids)
 
 

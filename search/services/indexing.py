@@ -11,23 +11,27 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
-from search.embeddings import ClipEncoder, get_encoder
-from search.images import InvalidImage, open_image
+from search.embeddings import Encoder
+from search.embeddings.registry import get_encoder
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.selectors import image_ids_pending, product_ids_text_pending
-from search.services.models import (
+from search.services.embedding_models import (
     configured_embedding_model,
-    configured_spec,
     embedding_model_activate_if_covered,
     embedding_model_for,
 )
+from shop.images import InvalidImage, open_image
 from shop.models import Product, ProductImage
 
 log = logging.getLogger(__name__)
+
+EMBED_IMAGES_TASK = "search.tasks.embed_images"
+EMBED_TEXTS_TASK = "search.tasks.embed_product_texts"
 
 
 def embeddings_request(*, image_ids: Iterable[int] = (), product_ids: Iterable[int] = ()) -> None:
@@ -96,15 +100,15 @@ def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
     ``ignore_result``: nobody reads these results, so publishing never touches the result
     backend (Redis would first subscribe to the result channel, retrying 20 times, 1 s apart).
     """
-    from search import tasks
-
     batch = settings.CLIP_BATCH_SIZE
+    # By name: the task module imports this one (tasks call services), so importing it here
+    # would be a circle; the routes in settings key on the same names.
     publish = {"ignore_result": True, "retry": False}
     try:
         for i in range(0, len(image_ids), batch):
-            tasks.embed_images.apply_async((image_ids[i : i + batch],), **publish)
+            current_app.send_task(EMBED_IMAGES_TASK, (image_ids[i : i + batch],), **publish)
         for i in range(0, len(product_ids), batch):
-            tasks.embed_product_texts.apply_async((product_ids[i : i + batch],), **publish)
+            current_app.send_task(EMBED_TEXTS_TASK, (product_ids[i : i + batch],), **publish)
     except Exception as exc:  # kombu raises many types when Redis is unreachable
         log.warning("broker unavailable, %s images left for the sweep: %s", len(image_ids), exc)
 
@@ -129,13 +133,13 @@ def _load(image: ProductImage):
         return None
 
 
-def images_embed(*, image_ids: Sequence[int], encoder: ClipEncoder | None = None) -> int:
+def images_embed(*, image_ids: Sequence[int], encoder: Encoder | None = None) -> int:
     """Embed the given images with ``encoder`` (default: configured model); returns count written.
 
     Idempotent: an image that already has a vector from this model is skipped, and the write
     is an upsert on (image, model), so a redelivered task never duplicates a vector.
     """
-    encoder = encoder or get_encoder(configured_spec())
+    encoder = encoder or get_encoder()
     model = embedding_model_for(encoder)
     done = set(
         ImageEmbedding.objects.filter(model=model, image_id__in=image_ids).values_list(
@@ -200,7 +204,7 @@ class _Writer:
             self._thread.shutdown(wait=True)
 
 
-def _prepare(encoder: ClipEncoder, image: ProductImage):
+def _prepare(encoder: Encoder, image: ProductImage):
     pil = _load(image)
     return None if pil is None else encoder.preprocess_image(pil)
 
@@ -223,8 +227,8 @@ def text_source(product: Product) -> str:
     return product.embedding_text
 
 
-def product_texts_embed(*, product_ids: Sequence[int], encoder: ClipEncoder | None = None) -> int:
-    encoder = encoder or get_encoder(configured_spec())
+def product_texts_embed(*, product_ids: Sequence[int], encoder: Encoder | None = None) -> int:
+    encoder = encoder or get_encoder()
     model = embedding_model_for(encoder)
     products = list(Product.objects.filter(id__in=product_ids).order_by("id"))
     todo = []
