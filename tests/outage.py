@@ -47,8 +47,8 @@ def broker_down():
     assert app.conf.broker_url == settings.CELERY_BROKER_URL
 
 
-def queued_batches(queue: str) -> list[list[int]]:
-    """The image-id batches of the ``embed_images`` messages waiting on ``queue`` (live broker)."""
+def queued_batches(queue: str, task: str = "search.tasks.embed_images") -> list[list[int]]:
+    """The id batches of the ``task`` messages waiting on ``queue`` (live broker)."""
     import base64
 
     import redis
@@ -57,11 +57,11 @@ def queued_batches(queue: str) -> list[list[int]]:
     batches = []
     for raw in client.lrange(queue, 0, -1):
         message = json.loads(raw)
-        if message["headers"]["task"] == "search.tasks.embed_images":
+        if message["headers"]["task"] == task:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
             batches.append(args[0])
     return batches
 
 
-def queued_image_ids(queue: str) -> set[int]:
-    return {i for batch in queued_batches(queue) for i in batch}
+def queued_image_ids(queue: str, task: str = "search.tasks.embed_images") -> set[int]:
+    return {i for batch in queued_batches(queue, task) for i in batch}
