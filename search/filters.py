@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 
@@ -13,3 +14,13 @@ class CatalogFilters:
     max_price: Decimal | None = None
     in_stock: bool | None = None
     colour: str | None = None
+
+    @classmethod
+    def from_params(cls, data: Mapping) -> CatalogFilters:
+        """From validated request data (``FiltersSerializer``), whose keys are the field names,
+        except ``category`` for the slug. Empty values mean "no filter"."""
+        values = {f.name: data.get(_PARAM.get(f.name, f.name)) for f in fields(cls)}
+        return cls(**{k: (None if v == "" else v) for k, v in values.items()})
+
+
+_PARAM = {"category_slug": "category"}
