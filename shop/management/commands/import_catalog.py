@@ -4,13 +4,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from shop.importers import (
-    ImportFileError,
-    RowError,
-    catalog_format_guess,
-    catalog_import,
-    catalog_rows_count,
-)
+from shop.importers.catalog import catalog_import
+from shop.importers.rows import ImportFileError, RowError, catalog_format_guess, catalog_rows_count
 
 
 class Command(BaseCommand):
