@@ -65,3 +65,30 @@ def queued_batches(queue: str, task: str = "search.tasks.embed_images") -> list[
 
 def queued_image_ids(queue: str, task: str = "search.tasks.embed_images") -> set[int]:
     return {i for batch in queued_batches(queue, task) for i in batch}
+
+
+def run_queued(queue: str, *, image_ids=(), product_ids=()) -> int:
+    """Do what a worker would: take the queued embedding messages that carry any of these ids
+    off the live broker and run their tasks here. Returns how many messages ran."""
+    import base64
+
+    import redis
+    from celery import current_app
+
+    import search.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
+
+    wanted = {
+        "search.tasks.embed_images": set(image_ids),
+        "search.tasks.embed_product_texts": set(product_ids),
+    }
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    ran = 0
+    for raw in client.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        name = message["headers"]["task"]
+        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        if name in wanted and wanted[name] & set(args[0]):
+            client.lrem(queue, 1, raw)
+            current_app.tasks[name].apply(args=args, kwargs=kwargs).get()
+            ran += 1
+    return ran
