@@ -1,12 +1,20 @@
 """Celery tasks: take ids, call a service. Routed to the embeddings queue in settings."""
 
-from celery import shared_task
+import logging
+import threading
+
+from celery import current_app, shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from clip_train.main import train
 from clip_train.options import TrainOptions
 from search import training_data
 from search.services import indexing
+from search.services.embedding_models import encoder_warm_up
+
+log = logging.getLogger("search.warmup")
 
 # Transient failures worth retrying with backoff (1 s, 2 s, ... capped at 300 s, jittered):
 # storage or network hiccups and a database that restarts or drops the connection. The
@@ -59,3 +67,24 @@ def train_clip(self, options: dict) -> dict:
         "metrics": result.metrics,
         "duration_s": round(result.duration_s, 1),
     }
+
+
+@worker_process_init.connect
+def _warm_up_encoder(**kwargs) -> None:
+    """Load the CLIP model as each embedding worker process starts (prefork child or solo).
+
+    Only workers consuming the embeddings queue: the default-queue worker never embeds.
+    In a thread: prefork gives a child 4 s to report alive, less than a model load; a task
+    that arrives meanwhile waits on the encoder cache's lock instead of loading a second copy.
+    Connected here, not in config/celery_app.py, so that the Celery app knows no app code.
+    """
+    consumed = set(current_app.amqp.queues.consume_from)  # the -Q selection, inherited
+    if settings.CLIP_WARMUP and settings.EMBEDDING_QUEUE in consumed:
+        threading.Thread(target=_warm_up, name="clip-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    try:
+        encoder_warm_up()
+    except Exception:  # a worker without the model still sweeps; tasks report the real error
+        log.exception("CLIP warm-up failed; tasks will try to load the model themselves")

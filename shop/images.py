@@ -9,6 +9,7 @@ import re
 import warnings
 from typing import IO
 
+import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -74,8 +75,6 @@ def normalise_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA")
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
         # 16-bit greyscale: map 0..65535 onto 0..255 instead of clipping everything to white.
-        import numpy as np
-
         arr = np.asarray(image, dtype=np.float32)
         scale = 255.0 / 65535.0 if float(arr.max(initial=0)) > 255 else 1.0
         return Image.fromarray((arr * scale).clip(0, 255).astype("uint8"), "L")
