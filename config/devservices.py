@@ -1,8 +1,10 @@
 """Start the embedded PostgreSQL (with pgvector) and Redis a bare machine needs.
 
-Used by the run command (data under ``.data/``) and by the test settings (data in a
-temporary folder, removed at exit). Docker users and production set ``DATABASE_URL`` /
-``REDIS_URL`` and never reach this module.
+Nothing starts on import: callers ask. The run command (``python -m config.devservices
+start`` in ``scripts/run.sh``, data under ``.data/``), the test run (``tests/conftest.py``)
+and the benchmark harness (``python -m search.benchmarks``) call ``start_local`` /
+``start_ephemeral``. Docker users and production set ``DATABASE_URL`` / ``REDIS_URL`` and
+never reach this module.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ class Services:
     pg_data: str
     redis_dir: str
     redis_pid: int | None = None
+    media_root: str | None = None  # throwaway services only: a media folder removed with them
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point ``config.settings`` (and child processes) at them."""
+        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+        if self.media_root:
+            env["MEDIA_ROOT"] = self.media_root
+        return env
+
+
+# The throwaway services this process started (start_ephemeral), if any.
+_ephemeral: Services | None = None
 
 
 def _free_port() -> int:
@@ -188,9 +202,15 @@ def start_redis(data_dir: Path, port: int, *, persist: bool) -> tuple[str, int]:
 
 
 def start_ephemeral() -> Services:
-    """Fresh PostgreSQL + Redis in a temp folder, stopped and deleted at interpreter exit."""
+    """Fresh PostgreSQL + Redis + media folder in a temp folder, stopped and deleted at
+    interpreter exit. Started once per process: a second call returns the same services."""
+    global _ephemeral
+    if _ephemeral is not None:
+        return _ephemeral
     root = Path(tempfile.mkdtemp(prefix="shop-test-"))
     os.chmod(root, 0o755)
+    media = root / "media"
+    media.mkdir()
     pg_dir = root / "pg"
     db_url = start_postgres(pg_dir, _free_port())
     redis_url, redis_pid = start_redis(root / "redis", _free_port(), persist=False)
@@ -207,7 +227,15 @@ def start_ephemeral() -> Services:
         shutil.rmtree(root, ignore_errors=True)
 
     atexit.register(_cleanup)
-    return Services(db_url, redis_url, str(pg_dir), str(root / "redis"), redis_pid)
+    _ephemeral = Services(
+        db_url, redis_url, str(pg_dir), str(root / "redis"), redis_pid, media_root=str(media)
+    )
+    return _ephemeral
+
+
+def ephemeral() -> Services | None:
+    """The throwaway services ``start_ephemeral`` started in this process, or None."""
+    return _ephemeral
 
 
 def state_file(base_dir: Path) -> Path:

@@ -1,15 +1,61 @@
-"""Shared fixtures. The test settings have already started a fresh PostgreSQL + Redis."""
+"""Shared fixtures, and the throwaway PostgreSQL + Redis + media folder of a test run."""
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import environ
 import pytest
 from PIL import Image
 
+from config import devservices
+
 TINY_CONFIG = "shop-clip-tiny"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Start a fresh PostgreSQL + Redis (``config.devservices``) unless DATABASE_URL is set,
+    and a media folder unless MEDIA_ROOT is set; both are removed at exit.
+
+    The variables are exported, so the worker processes tests start (``tests/workers.py``)
+    use the same services. pytest-django has already imported the settings (before any
+    conftest loads; importing them starts nothing), so they are pointed at the services too.
+    """
+    started: dict[str, str] = {}
+    if "DATABASE_URL" not in os.environ:
+        started = devservices.start_ephemeral().environment()
+    if "MEDIA_ROOT" in os.environ:
+        started.pop("MEDIA_ROOT", None)
+    elif "MEDIA_ROOT" not in started:
+        media = tempfile.mkdtemp(prefix="shop-media-")
+        atexit.register(shutil.rmtree, media, True)
+        started["MEDIA_ROOT"] = media
+    os.environ.update(started)
+    _point_settings_at(started)
+
+
+def _point_settings_at(variables: dict[str, str]) -> None:
+    """What ``config/settings/base.py`` derives from these variables, for loaded settings."""
+    from django.conf import settings
+
+    if "DATABASE_URL" in variables:
+        # In place: Django's connection handler holds this very dict.
+        settings.DATABASES["default"].update(environ.Env.db_url_config(variables["DATABASE_URL"]))
+    if "REDIS_URL" in variables:
+        redis = settings.REDIS_URL = variables["REDIS_URL"]
+        settings.CACHES["default"]["LOCATION"] = redis
+        for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+            if name not in os.environ:
+                setattr(settings, name, redis)
+    if "MEDIA_ROOT" in variables:
+        settings.MEDIA_ROOT = Path(variables["MEDIA_ROOT"])
 
 
 def _save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> None:

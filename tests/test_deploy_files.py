@@ -79,8 +79,55 @@ def test_run_command_settings_serve_product_photos():
 
 
 def test_production_settings_leave_media_to_the_web_server():
-    prod = _settings_probe("config.settings.base", DEBUG="false", SECRET_KEY="x" * 50)
+    prod = _settings_probe("config.settings.production", DEBUG="false", SECRET_KEY="x" * 50)
     assert prod == {"debug": False, "serve_media": False, "media_view": None}
+
+
+def test_production_settings_turn_debug_off_whatever_the_environment_says():
+    prod = _settings_probe("config.settings.production", DEBUG="true", SECRET_KEY="x" * 50)
+    assert prod == {"debug": False, "serve_media": False, "media_view": None}
+
+
+def test_production_settings_pass_djangos_deployment_checks():
+    out = _django_child(
+        "config.settings.production",
+        "import django; django.setup(); from django.core.management import call_command; "
+        "call_command('check', deploy=True, tags=['security'], fail_level='WARNING')",
+        SECRET_KEY="a-long-random-production-secret-" + "k7Qz" * 8,
+        ALLOWED_HOSTS="shop.example.com",
+        CSRF_TRUSTED_ORIGINS="https://shop.example.com",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+        # A site's own decision (every subdomain on HTTPS too), so off by default.
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_production_settings_refuse_the_development_secret_key():
+    out = _django_child("config.settings.production", "import django; django.setup()")
+    assert out.returncode != 0
+    assert "Set SECRET_KEY" in out.stderr
+
+
+def test_docker_image_and_compose_run_the_production_settings():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "DJANGO_SETTINGS_MODULE=config.settings.production" in dockerfile
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name in ("web", "worker", "gpu-worker"):
+        env = spec["services"][name]["environment"]
+        assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production", name
+
+
+def test_test_settings_start_nothing_on_import():
+    code = (
+        "import os; os.environ.pop('DATABASE_URL', None); os.environ.pop('MEDIA_ROOT', None); "
+        "import config.settings.test as t, config.devservices as d; "
+        "print(d.ephemeral(), t.DATABASES['default']['PORT'])"
+    )
+    out = _django_child("config.settings.test", code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["None", "5432"]  # base.py's default: nothing was started
 
 
 def test_an_out_of_range_hybrid_weight_stops_startup_with_a_reason():

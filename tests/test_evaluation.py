@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from search.evaluation import Item, query_items
+from search.benchmarks.quality import Item, query_items
 from shop.demo.fashion import CATEGORIES, load_split, sample_items
 
 

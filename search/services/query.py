@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from PIL import Image
 
-from search.embeddings import ModelSpec
+from search.embeddings import Encoder, ModelSpec
 from search.embeddings.registry import get_encoder
 from search.filters import CatalogFilters
 from search.models import EmbeddingModel
@@ -102,26 +102,30 @@ def model_encoder(model: EmbeddingModel):
     return get_encoder(ModelSpec(model.name, model.pretrained))
 
 
-def text_vector(model: EmbeddingModel, text: str) -> np.ndarray:
+def text_vector(model: EmbeddingModel, text: str, encoder: Encoder | None = None) -> np.ndarray:
     """A text's unit vector, cached in Redis per model (queries repeat a lot)."""
-    return text_vectors(model, [text])[0]
+    return text_vectors(model, [text], encoder)[0]
 
 
-def text_vectors(model: EmbeddingModel, texts: Sequence[str]) -> np.ndarray:
+def text_vectors(
+    model: EmbeddingModel, texts: Sequence[str], encoder: Encoder | None = None
+) -> np.ndarray:
     """Unit vectors of ``texts``: one cache round trip, and the misses embedded in one batch."""
     keys = ["qv:" + hashlib.sha256(f"{model.key}\0{t}".encode()).hexdigest() for t in texts]
     cached = cache.get_many(keys)
     missing = [i for i, key in enumerate(keys) if key not in cached]
     if missing:
-        fresh = model_encoder(model).embed_texts([texts[i] for i in missing])
+        fresh = (encoder or model_encoder(model)).embed_texts([texts[i] for i in missing])
         new = {keys[i]: v.astype(np.float32).tobytes() for i, v in zip(missing, fresh, strict=True)}
         cache.set_many(new, settings.QUERY_CACHE_SECONDS)
         cached.update(new)
     return np.stack([np.frombuffer(cached[key], dtype=np.float32) for key in keys])
 
 
-def image_vector(model: EmbeddingModel, image: Image.Image) -> np.ndarray:
-    return model_encoder(model).embed_images([image])[0]
+def image_vector(
+    model: EmbeddingModel, image: Image.Image, encoder: Encoder | None = None
+) -> np.ndarray:
+    return (encoder or model_encoder(model)).embed_images([image])[0]
 
 
 def product_vector(model: EmbeddingModel, product_id: int) -> np.ndarray:
@@ -144,26 +148,31 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm).astype(np.float32)
 
 
-def term_vector(model: EmbeddingModel, term: Term) -> np.ndarray:
+def term_vector(model: EmbeddingModel, term: Term, encoder: Encoder | None = None) -> np.ndarray:
     if term.kind == "text":
-        return text_vector(model, term.text)
+        # The encoder only when one is given: text_vector(model, text) is the seam tests stub.
+        return text_vector(model, term.text, encoder) if encoder else text_vector(model, term.text)
     if term.kind == "image":
-        return image_vector(model, term.image)
+        return image_vector(model, term.image, encoder)
     return product_vector(model, term.product_id)
 
 
-def query_vector(model: EmbeddingModel, terms: list[Term]) -> np.ndarray:
+def query_vector(
+    model: EmbeddingModel, terms: list[Term], encoder: Encoder | None = None
+) -> np.ndarray:
     if not terms:
         raise SearchError("Give a text query, a photo or a product to search with.")
     if not any(t.weight > 0 for t in terms):
         raise SearchError("At least one term needs a positive weight.")
-    total = sum(t.weight * term_vector(model, t) for t in terms)
+    total = sum(t.weight * term_vector(model, t, encoder) for t in terms)
     return _unit(total)
 
 
-def products_search(request: SearchRequest) -> SearchResponse:
+def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -> SearchResponse:
+    """``encoder``: what turns the terms into vectors (``embed_texts`` / ``embed_images``);
+    default the active model's own encoder. Benchmarks pass a stand-in."""
     model = require_active_model()
-    vector = query_vector(model, request.terms)
+    vector = query_vector(model, request.terms, encoder)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
     raw = vector_store().nearest_images(

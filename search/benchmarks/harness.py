@@ -1,9 +1,10 @@
-"""Shared plumbing of the benchmark commands: a throwaway database, timing, tables.
+"""Shared plumbing of the benchmark commands: throwaway services, timing, tables.
 
 Benchmarks write thousands of rows and drop/rebuild indexes; they must never run against a
-shop's catalog. By default a benchmark command re-runs itself under ``config.settings.test``
-with the service variables removed, which starts a fresh PostgreSQL + Redis + media folder
-in a temporary directory and deletes them at exit.
+shop's catalog. By default a benchmark command re-runs itself as ``python -m
+search.benchmarks <command> ...`` with the service variables removed: that process starts a
+fresh PostgreSQL + Redis + media folder in a temporary directory (``config.devservices``),
+runs the command under ``config.settings.test`` and deletes them at exit.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from django.conf import settings
 from django.core.management.base import CommandError
+
+from config import devservices
 
 TEST_SETTINGS = "config.settings.test"
 # Anything that would point the throwaway settings at real services or a real media folder.
@@ -32,43 +35,54 @@ _SERVICE_VARIABLES = (
 
 
 def on_throwaway_services() -> bool:
-    """True when this process started its own PostgreSQL/Redis and media folder.
-
-    ``config.settings.test`` starts them only when no DATABASE_URL is set, and keeps them in
-    its module-level ``_services``; its media folder is a fresh ``shop-media-*`` temp dir.
-    """
+    """True when this process started its own PostgreSQL/Redis and media folder
+    (``config.devservices.start_ephemeral``) and the settings use them."""
     # The environment, not settings.SETTINGS_MODULE: overridden settings (tests) hide it.
     if os.environ.get("DJANGO_SETTINGS_MODULE") != TEST_SETTINGS:
         return False
-    module = sys.modules.get(TEST_SETTINGS)
-    media = Path(settings.MEDIA_ROOT)
-    return (
-        getattr(module, "_services", None) is not None
-        and media.parent == Path(tempfile.gettempdir())
-        and media.name.startswith("shop-media-")
-    )
+    services = devservices.ephemeral()
+    if services is None:
+        return False
+    url = urlsplit(services.database_url)
+    db = settings.DATABASES["default"]
+    return (str(db["HOST"]), str(db["PORT"])) == (url.hostname, str(url.port)) and Path(
+        settings.MEDIA_ROOT
+    ) == Path(services.media_root)
 
 
 def ensure_throwaway(command: str) -> bool:
     """Decide where a benchmark runs. Returns True if the caller should run it here.
 
-    Otherwise re-runs ``manage.py <command> ...`` (same arguments) on throwaway services,
-    waits, and returns False.
+    Otherwise re-runs ``<command> ...`` (same arguments) on throwaway services, waits, and
+    returns False.
     """
     if on_throwaway_services():
         return True
+    if devservices.ephemeral() is not None:  # started here, yet the settings point elsewhere
+        raise CommandError(f"{command}: the settings do not use this process's throwaway services")
     if sys.argv[1:2] != [command]:
         raise CommandError(
             f"{command} needs a database it can throw away: run it as "
-            f"DJANGO_SETTINGS_MODULE={TEST_SETTINGS} python manage.py {command} ..."
+            f"python -m search.benchmarks {command} ..."
         )
     env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
-    env["DJANGO_SETTINGS_MODULE"] = TEST_SETTINGS
-    manage = Path(settings.BASE_DIR) / "manage.py"
-    code = subprocess.call([sys.executable, str(manage), *sys.argv[1:]], env=env)
+    code = subprocess.call(
+        [sys.executable, "-m", "search.benchmarks", *sys.argv[1:]],
+        cwd=settings.BASE_DIR,
+        env=env,
+    )
     if code:
         raise CommandError(f"the benchmark failed (exit status {code})")
     return False
+
+
+def run_on_throwaway_services(argv: Sequence[str]) -> None:
+    """``manage.py <argv>`` in this process, on fresh services started for it."""
+    os.environ.update(devservices.start_ephemeral().environment())
+    os.environ["DJANGO_SETTINGS_MODULE"] = TEST_SETTINGS
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["manage.py", *argv])
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:

@@ -1,0 +1,331 @@
+"""Latency and recall of the search service at shop scale (100,000 products by default).
+
+Phase 1 measures the database side: a synthetic catalog with synthetic unit vectors, queried
+through ``search.services.query.products_search`` with a stand-in encoder (its ``encoder``
+argument) that turns each query into a vector instantly, so the timings are the service minus
+CLIP. Recall@10 of the HNSW index is measured against exact search in numpy, with and without
+filters.
+
+Phase 2 times the real end-to-end path: the same service and index, with a real CLIP encoder
+(``--model``/``--pretrained``, default the configured model) embedding each query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import psycopg
+from django.conf import settings
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+from pgvector.psycopg import register_vector
+from PIL import Image
+
+from search.benchmarks import harness
+from search.benchmarks.vectors import MODIFIER, StandInEncoder, VectorSource
+from search.embeddings import ModelLoadError, ModelSpec
+from search.embeddings.registry import get_encoder
+from search.filters import CatalogFilters
+from search.models import EmbeddingModel
+from search.services import query
+from search.services.embedding_models import embedding_model_activate
+from search.services.query import SearchRequest, Term
+from search.vectorstore import vector_store
+from shop.models import Category
+
+N_CATEGORIES = 10
+PRICE_LOW, PRICE_HIGH = 5.0, 200.0
+FILTERS = CatalogFilters(
+    category_slug="category-3", min_price=Decimal(20), max_price=Decimal(80), in_stock=True
+)
+
+
+@dataclass
+class Catalog:
+    """What was loaded, kept in memory for exact search: row i is product i+1, image i+1."""
+
+    vectors: np.ndarray
+    category: np.ndarray  # 0-based category index
+    price: np.ndarray
+    in_stock: np.ndarray
+
+    def mask(self, filters: CatalogFilters | None) -> np.ndarray:
+        if filters is None:
+            return np.ones(len(self.vectors), dtype=bool)
+        index = int(filters.category_slug.rsplit("-", 1)[1])
+        return (
+            (self.category == index)
+            & (self.price >= float(filters.min_price))
+            & (self.price <= float(filters.max_price))
+            & (self.in_stock == filters.in_stock)
+        )
+
+    def exact_top(self, vector: np.ndarray, filters: CatalogFilters | None, k: int) -> list[int]:
+        rows = np.flatnonzero(self.mask(filters))
+        scores = self.vectors[rows] @ vector
+        top = rows[np.argsort(-scores)[:k]]
+        return [int(r) + 1 for r in top]
+
+
+def run(opts: dict, write: Callable[[str], None]) -> dict:
+    """The whole benchmark with the command's options; prints tables, returns the report."""
+    opts["ef_search"] = opts["ef_search"] or [settings.HNSW_EF_SEARCH]
+    call_command("migrate", verbosity=0)
+    encoder = None if opts["no_e2e"] else real_encoder(opts["model"], opts["pretrained"])
+    dim = encoder.dim if encoder else opts["dim"]
+    source = VectorSource(dim, opts["seed"], uniform=opts["uniform"])
+    started = time.perf_counter()
+    model, catalog = load(opts["products"], opts["seed"], source, encoder)
+    load_s = time.perf_counter() - started
+    with connection.cursor() as cur:
+        # Latency depends on whether the HNSW graph fits in shared_buffers; say which.
+        cur.execute(
+            "SELECT pg_size_pretty(pg_relation_size(%s::regclass)), "
+            "current_setting('shared_buffers')",
+            [vector_store().index_names(model)[0]],
+        )
+        index_size, shared_buffers = cur.fetchone()
+    write(
+        f"Loaded and indexed {opts['products']:,} products in {load_s:.0f}s; HNSW index "
+        f"{index_size}, PostgreSQL shared_buffers {shared_buffers}."
+    )
+
+    results = phase_db(opts, model, source, catalog)
+    rows = [
+        [r["ef_search"], r["query"], r["filters"], r["p50_ms"], r["p95_ms"], r["recall@10"]]
+        + [r["full_pages"]]
+        for r in results
+    ]
+    write(
+        "\nSearch service, database side (stand-in encoder), "
+        f"{opts['products']:,} products, {dim}d, page {opts['limit']}, HNSW m "
+        f"{settings.HNSW_M}, ef_construction {settings.HNSW_EF_CONSTRUCTION}; filters match "
+        f"{int(catalog.mask(FILTERS).sum()):,} products:"
+    )
+    headers = ["ef_search", "query", "filters", "p50 ms", "p95 ms", "recall@10", "full pages"]
+    write(harness.table(headers, rows))
+    e2e = []
+    if encoder is not None:
+        e2e = phase_e2e(opts, encoder)
+        write(
+            f"\nEnd to end with the real encoder {encoder.key} on {encoder.device} "
+            f"({encoder.precision}):"
+        )
+        write(
+            harness.table(
+                ["query", "p50 ms", "p95 ms"],
+                [[r["query"], r["p50_ms"], r["p95_ms"]] for r in e2e],
+            )
+        )
+    return {
+        "products": opts["products"],
+        "dim": dim,
+        "vectors": "uniform" if opts["uniform"] else "clustered",
+        "limit": opts["limit"],
+        "hnsw": {
+            "m": settings.HNSW_M,
+            "ef_construction": settings.HNSW_EF_CONSTRUCTION,
+            "ef_search": opts["ef_search"],
+        },
+        "load_and_index_s": load_s,
+        "hnsw_index_size": index_size,
+        "shared_buffers": shared_buffers,
+        "filters": str(FILTERS),
+        "database_side": results,
+        "end_to_end": {"encoder": encoder.key if encoder else None, "results": e2e},
+    }
+
+
+def real_encoder(name: str | None, pretrained: str | None):
+    spec = ModelSpec(
+        name or settings.CLIP_MODEL,
+        settings.CLIP_PRETRAINED if pretrained is None else pretrained,
+    )
+    try:
+        return get_encoder(spec)
+    except ModelLoadError as exc:
+        raise CommandError(f"{exc} (--pretrained '' = random weights, or --no-e2e)") from None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load(n: int, seed: int, source: VectorSource, encoder) -> tuple[EmbeddingModel, Catalog]:
+    rng = np.random.default_rng(seed + 1)
+    catalog = Catalog(
+        vectors=np.empty((n, source.dim), dtype=np.float32),
+        category=rng.integers(N_CATEGORIES, size=n),
+        price=np.round(rng.uniform(PRICE_LOW, PRICE_HIGH, size=n), 2),
+        in_stock=rng.random(n) > 0.15,
+    )
+    for start in range(0, n, 10_000):  # in chunks: bounded temporary memory
+        stop = min(n, start + 10_000)
+        catalog.vectors[start:stop] = source.items(stop - start, rng)
+    spec_name = encoder.spec.name if encoder else "bench-synthetic"
+    spec_pretrained = encoder.spec.pretrained if encoder else ""
+    # Named after the real encoder, so phase 2's query service loads that encoder for it.
+    model = EmbeddingModel.objects.create(
+        key=f"bench/{spec_name}/{spec_pretrained or 'random'}/{source.dim}d",
+        name=spec_name,
+        pretrained=spec_pretrained,
+        dim=source.dim,
+    )
+    categories = [
+        Category.objects.get_or_create(slug=f"category-{i}", defaults={"name": f"Category {i}"})[0]
+        for i in range(N_CATEGORIES)
+    ]
+    _copy(catalog, model, [c.pk for c in categories])
+    with connection.cursor() as cur:
+        # Built after loading (10x faster than growing it row by row), with room for the
+        # whole graph in memory and a parallel build.
+        cur.execute("SET maintenance_work_mem = '1GB'")
+        cur.execute("SET max_parallel_maintenance_workers = 2")
+        vector_store().indexes_ensure(model, concurrently=False)  # nothing else writes here
+        for table in ("shop_product", "shop_productimage", "search_imageembedding"):
+            cur.execute(f"ANALYZE {table}")
+    embedding_model_activate(model)
+    model.refresh_from_db()
+    return model, catalog
+
+
+def _copy(catalog: Catalog, model: EmbeddingModel, category_ids: list[int]) -> None:
+    now = timezone.now()
+    n = len(catalog.vectors)
+    with psycopg.connect(**connection.get_connection_params()) as conn:
+        register_vector(conn)
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY shop_product (id, title, slug, description, price, currency, "
+                "category_id, colour, attributes, in_stock, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for i in range(n):
+                    copy.write_row(
+                        (i + 1, f"Product {i + 1}", f"bench-{i + 1}", "", catalog.price[i],
+                         "EUR", category_ids[catalog.category[i]], "", "{}",
+                         bool(catalog.in_stock[i]), now, now)
+                    )  # fmt: skip
+            with cur.copy(
+                "COPY shop_productimage (id, product_id, image, width, height, alt_text, "
+                "position, created_at) FROM STDIN"
+            ) as copy:
+                for i in range(n):
+                    copy.write_row((i + 1, i + 1, f"bench/{i + 1}.png", 128, 128, "", 0, now))
+            with cur.copy(
+                "COPY search_imageembedding (image_id, model_id, embedding, created_at) "
+                "FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int8", "int8", "vector", "timestamptz"])
+                for i in range(n):
+                    copy.write_row((i + 1, model.pk, catalog.vectors[i], now))
+            for table in ("shop_product", "shop_productimage"):
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+
+
+# --- phase 1: the database side -----------------------------------------------------------
+
+
+def phase_db(opts: dict, model, source: VectorSource, catalog: Catalog) -> list[dict]:
+    n, limit = opts["queries"], opts["limit"]
+    texts = [f"benchmark query {i}" for i in range(n)]
+    modifiers = [f"{MODIFIER} {i}" for i in range(n)]
+    rng = np.random.default_rng(opts["seed"] + 2)
+    photos = [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(n)]
+    kinds = {
+        "text (cached vector)": lambda i: [Term("text", text=texts[i])],
+        "photo": lambda i: [Term("image", image=photos[i])],
+        "hybrid (photo 0.7 + text 0.3)": lambda i: [
+            Term("image", image=photos[i], weight=0.7),
+            Term("text", text=modifiers[i], weight=0.3),
+        ],
+    }
+    stand_in = StandInEncoder(source, model.dim)
+    results = []
+    cache.clear()
+    for text in texts + modifiers:
+        query.text_vector(model, text, encoder=stand_in)  # into Redis: timed runs hit the cache
+    for ef_search in opts["ef_search"]:
+        with override_settings(HNSW_EF_SEARCH=ef_search):
+            for name, terms_for in kinds.items():
+                for filters in (None, FILTERS):
+                    requests = [
+                        SearchRequest(
+                            terms=terms_for(i), filters=filters or CatalogFilters(), limit=limit
+                        )
+                        for i in range(n)
+                    ]
+                    row = _measure(requests, filters, model, catalog, stand_in)
+                    results.append({"ef_search": ef_search, "query": name, **row})
+    return results
+
+
+def _measure(requests: list[SearchRequest], filters, model, catalog: Catalog, encoder) -> dict:
+    limit = requests[0].limit
+    for request in requests[:20]:  # warm the index pages and connections
+        query.products_search(request, encoder=encoder)
+    seconds, recalls, full = [], [], 0
+    for request in requests:
+        started = time.perf_counter()
+        response = query.products_search(request, encoder=encoder)
+        seconds.append(time.perf_counter() - started)
+        got = [h.product.pk for h in response.hits]
+        full += len(got) == limit
+        k = min(10, limit)
+        vector = query.query_vector(model, request.terms, encoder=encoder)
+        exact = catalog.exact_top(vector, filters, k)
+        recalls.append(len(set(got[:k]) & set(exact)) / len(exact))
+    return {
+        "filters": "category+price+in stock" if filters else "none",
+        "matching_products": int(catalog.mask(filters).sum()),
+        **harness.percentiles_ms(seconds),
+        "recall@10": round(float(np.mean(recalls)), 3),
+        "full_pages": f"{full}/{len(requests)}",
+    }
+
+
+# --- phase 2: end to end with the real encoder --------------------------------------------
+
+
+def phase_e2e(opts: dict, encoder) -> list[dict]:
+    """The query service as a shopper meets it: it loads the model's encoder itself."""
+    n, limit = opts["e2e_queries"], opts["limit"]
+    rng = np.random.default_rng(opts["seed"] + 3)
+    photos = [
+        Image.fromarray(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)) for _ in range(n)
+    ]
+    texts = [f"a red summer dress number {i}" for i in range(n)]
+    encoder.embed_texts(["warm-up"])
+    encoder.embed_images(photos[:1])
+    cache.clear()
+    kinds = [
+        ("text (encoder, not cached)", lambda i: [Term("text", text=texts[i])]),
+        ("text (cached vector)", lambda i: [Term("text", text=texts[i])]),
+        ("photo 128 px", lambda i: [Term("image", image=photos[i])]),
+        (
+            "hybrid (photo 0.7 + text 0.3)",
+            lambda i: [
+                Term("image", image=photos[i], weight=0.7),
+                Term("text", text=texts[i], weight=0.3),
+            ],
+        ),
+    ]
+    results = []
+    for name, terms_for in kinds:
+        seconds = []
+        for i in range(n):
+            request = SearchRequest(terms=terms_for(i), limit=limit)
+            started = time.perf_counter()
+            query.products_search(request)
+            seconds.append(time.perf_counter() - started)
+        results.append({"query": name, **harness.percentiles_ms(seconds)})
+    return results
