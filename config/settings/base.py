@@ -59,7 +59,8 @@ TEMPLATES = [
 ]
 
 # DATABASE_URL / REDIS_URL: set by docker-compose or production. On a bare machine the
-# run command and the test settings start embedded services and set them (config.devservices).
+# run command (scripts/run.sh) and the test session (tests/conftest.py) start embedded services
+# and set them (config.devservices).
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/shop")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -171,6 +172,10 @@ if not 0.0 <= SEARCH_HYBRID_TEXT_WEIGHT <= 1.0:
     )
 SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
 SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
+# Dotted path of the vector store class (search/vectorstore/base.py says what it must do).
+SEARCH_VECTOR_STORE = env(
+    "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"
+)
 HNSW_M = env.int("HNSW_M", default=16)
 HNSW_EF_CONSTRUCTION = env.int("HNSW_EF_CONSTRUCTION", default=64)
 # 200: recall@10 0.99 vs 0.95 at 100 on 100k vectors, same latency (README "Benchmarks").

@@ -6,7 +6,10 @@ from tqdm import tqdm
 
 from search.selectors import image_ids_pending, product_ids_text_pending
 from search.services import indexing
-from search.services.embedding_models import configured_embedding_model, embedding_model_activate_if_covered
+from search.services.embedding_models import (
+    configured_embedding_model,
+    embedding_model_activate_if_covered,
+)
 
 
 class Command(BaseCommand):
