@@ -65,18 +65,38 @@ def test_product_ranks_by_its_best_image_and_appears_once(model):
 
 
 def test_filters_still_fill_the_page(model):
+    from django.test.utils import CaptureQueriesContext
+
     rng = np.random.default_rng(0)
     # 300 near-duplicates of the query that the filter excludes, 30 further away it keeps.
     for i in range(300):
         add(model, f"near{i}", [basis(0, 0.05, rng)], category="shoes")
     kept = [add(model, f"far{i}", [basis(0, 0.6, rng)], category="bags") for i in range(30)]
+    filters = CatalogFilters(category_slug="bags")
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    hits = vector_store().nearest_images(
-        model=model, vector=unit(basis(0)), filters=CatalogFilters(category_slug="bags"), limit=20
-    )
+        # On 330 rows the planner prefers an exact scan and a sort, where any filter fills the
+        # page; with those priced out, the query walks the HNSW graph, where only the
+        # iterative scan gets past the first ef_search (200) near-duplicates.
+        cur.execute("SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            hits = vector_store().nearest_images(
+                model=model, vector=unit(basis(0)), filters=filters, limit=20
+            )
+        sql, params = vector_store().nearest_images_sql(
+            model=model, vector=unit(basis(0)), filters=filters
+        )
+        with connection.cursor() as cur:
+            cur.execute("EXPLAIN " + sql, [*params, 60])
+            plan = "\n".join(r[0] for r in cur.fetchall())
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort")
+    assert f"search_imageembedding_hnsw_{model.pk}" in plan, plan
     assert len(hits) == 20
     assert {h.product_id for h in hits} <= {p.pk for p in kept}
+    assert "SET LOCAL hnsw.iterative_scan = relaxed_order" in [q["sql"] for q in queries]
 
 
 def test_price_and_stock_filters(model):
