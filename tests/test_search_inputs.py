@@ -10,8 +10,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from search.images import open_image
 from search.services import indexing
+from shop.images import open_image
 from shop.models import ProductImage
 from tests import images as im
 
@@ -35,8 +35,19 @@ def data_url(data: bytes, mime="image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
-def temp_files() -> set[str]:
-    return set(os.listdir(tempfile.gettempdir()))
+@pytest.fixture
+def private_tmp(tmp_path, settings, monkeypatch):
+    """A temp folder only this test writes to: Django's upload spooling and anything that asks
+    ``tempfile`` go there, so "nothing left on disk" is not disturbed by other processes."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def temp_files(folder) -> set[str]:
+    return set(os.listdir(folder))
 
 
 @pytest.mark.parametrize(
@@ -51,25 +62,38 @@ def temp_files() -> set[str]:
     ],
     ids=["text", "pdf", "svg", "zero-bytes", "truncated-jpeg", "decompression-bomb"],
 )
-def test_bad_uploads_get_a_clear_error(client, indexed, payload, status, fragment):
-    before = temp_files()
+def test_bad_uploads_get_a_clear_error(client, indexed, payload, status, fragment, private_tmp):
+    before = temp_files(private_tmp)
     r = upload(client, payload)
     assert r.status_code == status, r.content
     assert fragment in r.json()["error"]
-    assert temp_files() == before
+    assert temp_files(private_tmp) == before == set()
     assert client.get("/api/search/text/", {"q": "still serving"}).status_code == 200
 
 
-def test_file_over_the_limit_is_413_and_not_kept(client, indexed, settings):
+def test_file_over_the_limit_is_413_and_not_kept(
+    client, indexed, settings, private_tmp, monkeypatch
+):
+    from django.core.files import uploadedfile
+
+    spooled = []
+    real = uploadedfile.tempfile.NamedTemporaryFile
+
+    def spy(*args, **kwargs):
+        f = real(*args, **kwargs)
+        spooled.append(f.name)
+        return f
+
+    monkeypatch.setattr(uploadedfile.tempfile, "NamedTemporaryFile", spy)
     settings.SEARCH_MAX_UPLOAD_BYTES = 50_000
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10_000  # force Django to spool it to a temp file
     big = im.encode(Image.effect_noise((400, 400), 80).convert("RGB"), "PNG")
     assert len(big) > 50_000
-    before = temp_files()
     r = upload(client, big)
     assert r.status_code == 413
     assert "larger than" in r.json()["error"]
-    assert temp_files() == before
+    assert spooled and all(os.path.dirname(n) == str(private_tmp) for n in spooled)
+    assert temp_files(private_tmp) == set()  # the spooled upload is gone
 
 
 def test_invalid_data_url(client, indexed):
