@@ -47,13 +47,14 @@ else
 fi
 
 mkdir -p .data
-$PY -m celery -A config worker -B -Q default,embeddings --pool solo --loglevel INFO \
+# The queues the settings route to: default, and EMBEDDING_QUEUE (config/settings/base.py).
+$PY -m celery -A config worker -B -Q "default,${EMBEDDING_QUEUE:-embeddings}" --pool solo --loglevel INFO \
   --schedule .data/celerybeat-schedule >.data/worker.log 2>&1 &
 worker_pid=$!
 cleanup() {
   kill "$worker_pid" 2>/dev/null || true
   wait "$worker_pid" 2>/dev/null || true
-  if [ "$started_services" = 1 ] && [ -z "${KEEP_SERVICES:-}" ]; then $PY -m config.devservices stop; fi
+  if [ "$started_services" = 1 ] && [ "${KEEP_SERVICES:-0}" = 0 ]; then $PY -m config.devservices stop; fi
 }
 trap cleanup EXIT INT TERM
 echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:$PORT"

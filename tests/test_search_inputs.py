@@ -195,3 +195,25 @@ def test_exif_rotated_photo_is_searched_upright():
     assert decoded.size == (60, 30)
     r, g, b = decoded.getpixel((5, 15))
     assert r > 150 and g < 80
+
+
+def test_photo_just_under_the_limit_stays_in_memory(client, indexed, settings, private_tmp):
+    """Django spools an upload to disk when the whole request body passes
+    FILE_UPLOAD_MAX_MEMORY_SIZE, so that allows for the multipart framing around the photo."""
+    import io
+
+    from django.core.files import uploadedfile
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1870, 1868), (200, 30, 30)).save(buf, "BMP")  # ~10.48 MB, uncompressed
+    # Padded to 100 bytes under the limit (BMP readers ignore what follows the pixels).
+    photo = buf.getvalue().ljust(settings.SEARCH_MAX_UPLOAD_BYTES - 100, b"\0")
+    spooled = []
+    real = uploadedfile.tempfile.NamedTemporaryFile
+    uploadedfile.tempfile.NamedTemporaryFile = lambda *a, **k: spooled.append(1) or real(*a, **k)
+    try:
+        r = upload(client, photo, name="big.bmp", text="red", text_weight="0.3")
+    finally:
+        uploadedfile.tempfile.NamedTemporaryFile = real
+    assert r.status_code == 200, r.content[:500]
+    assert spooled == [] and temp_files(private_tmp) == set()

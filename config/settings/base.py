@@ -221,4 +221,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024
 CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 # Uploads up to the search limit stay in memory, so a query photo never touches the disk.
-FILE_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES
+# Django compares the whole request body (photo, multipart framing, the other fields) with
+# this, so it allows 64 KiB above the photo limit (tests/test_search_inputs.py).
+FILE_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 64 * 1024
