@@ -1,4 +1,5 @@
-"""Settings shared by every environment. Every environment variable is read here, once."""
+"""Settings shared by every environment; the settings variables are read here (README "Configuration"
+says which few are also read elsewhere, and tests/test_docs.py checks the list)."""
 
 from pathlib import Path
 
