@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from search.services import indexing
 from search.services.indexing import EmbeddingRequests
+from search.vectorstore import keyword
 from shop.models import ProductImage
 
 
@@ -21,9 +22,17 @@ def catalog_changed(
     image_ids: Iterable[int] = (),
     texts_changed: Iterable[int] = (),
     images_replaced: Iterable[int] = (),
+    fields_changed: Iterable[int] = (),
 ) -> None:
-    """New products and images get embedded; changed texts and replaced files re-embedded."""
-    texts_changed, images_replaced = list(texts_changed), list(images_replaced)
+    """New products and images get embedded; changed texts and replaced files re-embedded.
+
+    The keyword documents of new and edited products (``fields_changed``: any edit, say the
+    colour) are rewritten here, in the writer's transaction: one cheap statement, and the
+    document commits or rolls back with the product.
+    """
+    product_ids, texts_changed = list(product_ids), list(texts_changed)
+    images_replaced = list(images_replaced)
+    keyword.documents_refresh([*product_ids, *texts_changed, *fields_changed])
     if texts_changed:
         indexing.text_embeddings_invalidate(product_ids=texts_changed)
     if images_replaced:

@@ -1,3 +1,5 @@
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
 
@@ -80,3 +82,39 @@ class TextEmbedding(Embedding):
 
     def __str__(self) -> str:
         return f"product {self.product_id} / model {self.model_id}"
+
+
+class ProductDocument(models.Model):
+    """The keyword leg's view of a product: a weighted English ``tsvector`` over title (A),
+    category and colour (B), attribute values (C) and description (D).
+
+    A table of search's own rather than a generated column on ``shop_product``: the document
+    needs the category name (another table) and shop must not know about search. Rows are
+    rewritten by ``search.catalog_sync`` on every catalog write and by the sweep
+    (``updated_at`` older than the product's), see ``search/vectorstore/keyword.py``.
+    """
+
+    product = models.OneToOneField(
+        Product, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
+    )
+    document = SearchVectorField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [GinIndex(fields=["document"], name="search_doc_gin")]
+
+    def __str__(self) -> str:
+        return f"document of product {self.product_id}"
+
+
+class CatalogWord(models.Model):
+    """A word of the catalog's own vocabulary (titles, categories, colours), the candidates
+    for typo correction and "did you mean" (``pg_trgm`` similarity on the trigram index)."""
+
+    word = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        indexes = [GinIndex(OpClass("word", name="gin_trgm_ops"), name="search_word_trgm")]
+
+    def __str__(self) -> str:
+        return self.word

@@ -93,6 +93,8 @@ def product_save(*, product: Product, changed_fields: Iterable[str] = ()) -> Pro
         catalog_sync.catalog_changed(product_ids=[product.pk])
     elif _TEXT_FIELDS & set(changed_fields):
         catalog_sync.catalog_changed(texts_changed=[product.pk])
+    else:
+        catalog_sync.catalog_changed(fields_changed=[product.pk])
     return product
 
 

@@ -25,6 +25,7 @@ from search.services.embedding_models import (
     embedding_model_activate_if_covered,
     embedding_model_for,
 )
+from search.vectorstore import keyword
 from shop.images import InvalidImage, open_image
 from shop.models import Product, ProductImage
 
@@ -268,4 +269,8 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
         images_embed(image_ids=image_ids)
         product_texts_embed(product_ids=product_ids)
     embedding_model_activate_if_covered(model)
+    # Keyword documents missing or older than their product (a write around the services).
+    documents = keyword.documents_refresh(keyword.product_ids_stale(limit))
+    if documents:
+        log.info("sweep: rewrote %d keyword documents", documents)
     return {"images": len(image_ids), "products": len(product_ids)}

@@ -10,6 +10,7 @@ from search.services.embedding_models import (
     configured_embedding_model,
     embedding_model_activate_if_covered,
 )
+from search.vectorstore import keyword
 
 
 class Command(BaseCommand):
@@ -50,10 +51,14 @@ class Command(BaseCommand):
                 indexing.product_texts_embed(product_ids=chunk)
                 bar.update(len(chunk))
         embedding_model_activate_if_covered(model)
+        documents = 0
+        while stale := keyword.product_ids_stale(batch):
+            documents += keyword.documents_refresh(stale)
         elapsed = time.perf_counter() - started
         rate = written / elapsed if elapsed else 0.0
         self.stdout.write(
             self.style.SUCCESS(
-                f"Embedded {written} images and {len(product_ids)} texts in {elapsed:.1f}s ({rate:.1f} images/s)."
+                f"Embedded {written} images and {len(product_ids)} texts, wrote {documents} "
+                f"keyword documents in {elapsed:.1f}s ({rate:.1f} images/s)."
             )
         )
