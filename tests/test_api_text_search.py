@@ -1,9 +1,11 @@
 """Text search through the API and the page: same service, same answers, clear errors."""
 
+import numpy as np
 import pytest
 
 from search.services import indexing
 from shop.models import ProductImage
+from tests.test_search_modes import small_demo_catalog  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +21,44 @@ def catalog(make_product):
     return products
 
 
+def expected_ranking(query: str) -> list[int]:
+    """The known answer: products by their best image's cosine with the query, then by id."""
+    from search.models import ImageEmbedding
+    from search.services.query import require_active_model, text_vector
+
+    model = require_active_model()
+    q = text_vector(model, query)
+    best: dict[int, float] = {}
+    for product_id, vector in ImageEmbedding.objects.filter(model=model).values_list(
+        "image__product_id", "embedding"
+    ):
+        best[product_id] = max(best.get(product_id, -2.0), float(np.asarray(vector) @ q))
+    return sorted(best, key=lambda pid: (-best[pid], pid))
+
+
 def test_text_search_returns_each_product_once_ranked(client, catalog):
     r = client.get("/api/search/text/", {"q": "red shoes", "limit": 10})
     assert r.status_code == 200, r.content
     body = r.json()
     ids = [x["id"] for x in body["results"]]
+    assert ids == expected_ranking("red shoes")
     assert sorted(ids) == sorted(p.pk for p in catalog)
     scores = [x["score"] for x in body["results"]]
     assert scores == sorted(scores, reverse=True)
     assert [x["rank"] for x in body["results"]] == [1, 2, 3]
     assert body["results"][0]["image_url"].startswith("/media/")
+
+
+def test_text_search_puts_the_described_product_first(client, small_demo_catalog):  # noqa: F811
+    """With the trained demo model: "a red sneaker" finds the red sneaker, and so on."""
+    firsts = {}
+    for product in small_demo_catalog:
+        q = f"a {product.colour} {product.category.name.lower()}"
+        r = client.get("/api/search/text/", {"q": q, "limit": 1})
+        assert r.status_code == 200, r.content
+        firsts[q] = r.json()["results"][0]["id"] == product.pk
+    # Measured 28/30 (one product per colour and category, so the answer is unique).
+    assert sum(firsts.values()) >= 26, [q for q, ok in firsts.items() if not ok]
 
 
 def test_api_and_page_agree(client, catalog):
@@ -65,8 +95,17 @@ def test_bad_parameters_get_a_clear_400(client, catalog, params, fragment):
 
 
 def test_long_query_is_truncated_not_rejected(client, catalog):
-    r = client.get("/api/search/text/", {"q": "red leather boots " * 60})
-    assert r.status_code == 200
+    def scores(q):
+        r = client.get("/api/search/text/", {"q": q})
+        assert r.status_code == 200, r.content
+        return [(x["id"], x["score"]) for x in r.json()["results"]]
+
+    # Both are longer than the model's 77-token context, and the same up to it: the
+    # tokenizer cuts both to the same tokens, so the answers are identical.
+    long = scores("red leather boots " * 60)
+    assert long == scores("red leather boots " * 30)
+    assert long != scores("red leather boots")
+    assert long == scores(("red leather boots " * 60).strip() + " and a blue hat")
 
 
 def test_empty_index_says_what_to_do(client, make_product):
@@ -115,3 +154,23 @@ def test_openapi_schema_covers_every_endpoint_without_warnings(tmp_path):
         "/api/products/{id}/images/",
     ):
         assert path in paths, path
+
+
+def test_colour_filter_returns_only_that_colour(client, make_product):
+    made = {
+        (colour, i): make_product(f"{colour} {i}", colour=colour, colours=[rgb])
+        for colour, rgb in [("red", (220, 0, 0)), ("blue", (0, 0, 220)), ("Green", (0, 200, 0))]
+        for i in range(3)
+    }
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    r = client.get("/api/search/text/", {"q": "anything", "colour": "red", "limit": 50})
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    assert {x["colour"] for x in results} == {"red"}
+    assert sorted(x["id"] for x in results) == sorted(
+        p.pk for (c, _), p in made.items() if c == "red"
+    )
+    # Colours match whatever their case; an absent colour gives an empty page, not everything.
+    r = client.get("/api/search/text/", {"q": "anything", "colour": "green"})
+    assert len(r.json()["results"]) == 3
+    assert client.get("/api/search/text/", {"q": "x", "colour": "teal"}).json()["results"] == []
