@@ -95,4 +95,6 @@ def test_evaluation_on_a_small_catalog(demo_catalog):
     assert figures["more like this P@2 (same category)"] >= 0.8
     assert figures["describe: category top-1"] >= 0.8
     assert figures["describe: colour top-1"] >= 0.75
-    assert 0 <= figures["text recall@10"] <= 1
+    # Both right products in the top 10 for every query (measured 1.0); a random ranking
+    # finds about 10/220 of them.
+    assert figures["text recall@10"] >= 0.95
