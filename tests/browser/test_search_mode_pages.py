@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.images import encode
-from tests.test_search_modes import catalog, pattern  # noqa: F401  (fixture)
+from tests.test_search_modes import catalog, pattern, small_demo_catalog  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -90,16 +90,20 @@ def test_more_like_this_and_hybrid_slider(live_server, page, screenshot, catalog
     ]
 
 
-def test_describe_a_photo_page(live_server, page, screenshot, catalog, tmp_path):  # noqa: F811
-    from search.services import indexing
-
-    indexing.product_texts_embed(product_ids=[p.pk for p in catalog.values()])
+def test_describe_a_photo_page(live_server, page, screenshot, small_demo_catalog, tmp_path):  # noqa: F811
+    """Ten categories, three colours, the trained demo model: the photo of the red sneaker is
+    described as a red sneaker, and the best-matching description is a red sneaker's."""
+    red_sneaker = next(
+        p for p in small_demo_catalog if (p.colour, p.category.name) == ("red", "Sneaker")
+    )
     path = tmp_path / "q.png"
-    pattern(2).save(path)
+    path.write_bytes(red_sneaker.images.get().image.read())
     page.goto(live_server.url + "/search/describe/")
     page.set_input_files("#describe-input", str(path))
     page.click("#describe-form button[type=submit]")
     page.wait_for_selector("#suggestion")
-    assert "Patterns" in page.locator("#description").inner_text()
-    assert page.locator("#description ol li").count() == 5
+    assert page.locator("#suggestion").inner_text() == "Looks like: red sneaker"
+    descriptions = page.locator("#description ol").last.locator("li")
+    assert descriptions.count() == 5
+    assert descriptions.first.locator("a").inner_text() == red_sneaker.title
     screenshot("describe")
