@@ -173,3 +173,31 @@ def test_index_option_embeds_inline(tmp_path, photos):
     assert "Embedded inline." in out
     assert ImageEmbedding.objects.count() == ProductImage.objects.count() == 4
     assert TextEmbedding.objects.count() == Product.objects.count() == 3
+
+
+def test_images_root_resolves_relative_paths_and_jsonl_report_lists_bad_lines(tmp_path, photos):
+    # The file lives elsewhere: relative image paths start from --images-root, not its folder.
+    elsewhere = tmp_path / "exports"
+    elsewhere.mkdir()
+    path = elsewhere / "catalog.jsonl"
+    rows = [
+        {"sku": "R1", "title": "Red cap", "price": 5, "category": "Hats", "images": "red.png"},
+        {"sku": "R2", "title": "No such", "price": 5, "category": "Hats", "images": "nope.png"},
+        {"sku": "R3", "title": "", "price": 5, "category": "Hats", "images": "blue.png"},
+        {"sku": "R4", "title": "Blue cap", "price": 6, "category": "Hats", "images": ["blue.png"]},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report = tmp_path / "rejected.csv"
+
+    without_root = _import(path)
+    assert "Imported 0 products" in without_root  # red.png is not next to the file
+
+    out = _import(path, images_root=photos, report=report)
+    assert "Imported 2 products (2 images); 0 already imported; 2 rows rejected." in out
+    cap = Product.objects.get(external_id="R1")
+    assert cap.images.get().image.read() == (photos / "red.png").read_bytes()
+    assert Product.objects.filter(external_id="R4").exists()
+    with report.open() as f:
+        rejected = list(csv.DictReader(f))
+    assert [int(r["line"]) for r in rejected] == [2, 3]
+    assert "nope.png" in rejected[0]["reason"] and "title" in rejected[1]["reason"]
