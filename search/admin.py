@@ -7,7 +7,7 @@ Shop's ProductAdmin knows nothing of search; it is replaced here by a subclass t
 from django.contrib import admin, messages
 
 from search.errors import KNOWN_ERRORS
-from search.models import EmbeddingModel
+from search.models import EmbeddingModel, Synonym
 from search.selectors import (
     active_embedding_model,
     embedding_coverage,
@@ -16,6 +16,7 @@ from search.selectors import (
 )
 from search.services.describe import image_describe
 from search.services.embedding_models import embedding_model_activate_if_covered
+from search.services.understanding import lexicon_forget
 from shop.admin import ProductAdmin
 from shop.images import open_image
 from shop.models import Product, ProductImage
@@ -80,6 +81,28 @@ class EmbeddingModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Synonym)
+class SynonymAdmin(admin.ModelAdmin):
+    """Synonyms and shade names apply when a query is read: a change here is live at once,
+    nothing is re-indexed. A loop (a -> b -> a) is refused by ``Synonym.clean``."""
+
+    list_display = ["term", "targets", "two_way"]
+    list_filter = ["two_way"]
+    search_fields = ["term", "targets"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        lexicon_forget()  # live at the next query, in every process
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        lexicon_forget()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        lexicon_forget()
 
 
 def _coverage_lines() -> list[str]:

@@ -14,12 +14,19 @@ class CatalogFilters:
     max_price: Decimal | None = None
     in_stock: bool | None = None
     colour: str | None = None
+    # Set by query understanding ("not red", "without leather"), never from request data:
+    # products of these colours, or whose keyword document matches these words, are left out
+    # of both legs.
+    exclude_colours: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, data: Mapping) -> CatalogFilters:
         """From validated request data (``FiltersSerializer``), whose keys are the field names,
         except ``category`` for the slug. Empty values mean "no filter"."""
-        values = {f.name: data.get(_PARAM.get(f.name, f.name)) for f in fields(cls)}
+        values = {
+            f.name: data.get(_PARAM.get(f.name, f.name)) for f in fields(cls) if f.default is None
+        }
         return cls(**{k: (None if v == "" else v) for k, v in values.items()})
 
 

@@ -1,8 +1,10 @@
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from pgvector.django import VectorField
 
+from search.synonyms import synonym_loop
 from shop.models import Product, ProductImage
 
 
@@ -118,3 +120,40 @@ class CatalogWord(models.Model):
 
     def __str__(self) -> str:
         return self.word
+
+
+class Synonym(models.Model):
+    """A word (or phrase) a shopper types and what it means in this catalog, applied when a
+    query is read, so editing one needs no re-indexing.
+
+    One-way (``trainers`` -> ``sneaker``): the term also finds its targets. Two-way
+    (``grey`` <-> ``gray``): each side finds the other. Targets may be categories or colours
+    (``navy`` -> ``blue``), which the query parser then treats as such.
+    """
+
+    term = models.CharField(max_length=100, help_text="What a shopper types, e.g. 'trainers'")
+    targets = models.CharField(
+        max_length=300, help_text="Comma-separated catalog words it means, e.g. 'sneaker'"
+    )
+    two_way = models.BooleanField(
+        default=False, help_text="The targets also find the term (equivalent words)"
+    )
+
+    class Meta:
+        ordering = ["term"]
+        constraints = [models.UniqueConstraint(fields=["term"], name="one_synonym_row_per_term")]
+
+    def __str__(self) -> str:
+        return f"{self.term} {'<->' if self.two_way else '->'} {self.targets}"
+
+    @property
+    def target_list(self) -> list[str]:
+        return [t.strip().lower() for t in self.targets.split(",") if t.strip()]
+
+    def clean(self) -> None:
+        loop = synonym_loop(self, Synonym.objects.exclude(pk=self.pk))
+        if loop:
+            raise ValidationError(
+                f"This synonym makes a loop ({' -> '.join(loop)}): a one-way synonym must "
+                "not lead back to its own term. Make it two-way instead, or edit the other one."
+            )

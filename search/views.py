@@ -66,7 +66,9 @@ def search_view(request):
     if "q" in request.GET:
         form = s.TextSearchInputSerializer(data=request.GET)
         status = _run(
-            context, form, lambda d: products_search(search_request_from(d, text_terms(d)))
+            context,
+            form,
+            lambda d: products_search(search_request_from(d, text_terms(d), query=d["q"])),
         )
     return render(request, "search/search.html", context, status=status)
 

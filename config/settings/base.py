@@ -173,6 +173,18 @@ if not 0.0 <= SEARCH_HYBRID_TEXT_WEIGHT <= 1.0:
     )
 SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
 SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
+# Text search fuses a keyword leg (PostgreSQL full text) and the vector leg by reciprocal
+# rank: a product scores sum(weight / (SEARCH_RRF_K + rank)) over the legs that found it.
+# k = 60 is the value of the RRF paper and of Elasticsearch/OpenSearch; equal weights until an
+# evaluation (evaluate_search, tuning suites only) says otherwise.
+SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
+SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
+SEARCH_VECTOR_WEIGHT = env.float("SEARCH_VECTOR_WEIGHT", default=1.0)
+# Candidates each leg contributes to the fusion (at least a page's worth).
+SEARCH_FUSION_CANDIDATES = env.int("SEARCH_FUSION_CANDIDATES", default=100)
+# How long a process trusts its cached lexicon (categories, colours, synonyms); an edit of a
+# synonym in the admin clears it at once.
+SEARCH_LEXICON_SECONDS = env.int("SEARCH_LEXICON_SECONDS", default=60)
 # Dotted path of the vector store class (search/vectorstore/base.py says what it must do).
 SEARCH_VECTOR_STORE = env(
     "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"

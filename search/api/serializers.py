@@ -5,11 +5,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
+from search.services.query import DEFAULT_NEGATIVE_WEIGHT
 from shop.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
 from shop.models import Category, Product
-
-# Enough to push a direction down without cancelling the query.
-DEFAULT_NEGATIVE_WEIGHT = 0.3
 
 
 def default_text_weight() -> float:
@@ -223,6 +221,10 @@ class ProductCardSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
     score = serializers.FloatField()
     rank = serializers.IntegerField()
+    matched = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Legs that found this product: 'keyword' (full text), 'vector' (CLIP)",
+    )
 
     def get_image_url(self, hit) -> str | None:
         return hit.image.image.url if hit.image else None
@@ -231,11 +233,29 @@ class ProductCardSerializer(serializers.Serializer):
         return hit.product.get_absolute_url()
 
 
+class UnderstoodSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="price, colour, category or not")
+    label = serializers.CharField(help_text="What the page's chip says, e.g. 'under €50'")
+    span = serializers.CharField(help_text="The words of the query it was read from")
+    value = serializers.CharField()
+
+
 class SearchOutputSerializer(serializers.Serializer):
     model = serializers.CharField(source="model.key")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+    understood = serializers.SerializerMethodField()
+    did_you_mean = serializers.SerializerMethodField()
     results = ProductCardSerializer(source="hits", many=True)
+
+    @extend_schema_field(UnderstoodSerializer(many=True))
+    def get_understood(self, response) -> list[dict]:
+        """What text search read from the query (empty for photo and hybrid queries)."""
+        parsed = response.parsed
+        return UnderstoodSerializer(parsed.understood if parsed else [], many=True).data
+
+    def get_did_you_mean(self, response) -> str | None:
+        return response.parsed.did_you_mean if response.parsed else None
 
 
 class LabelSerializer(serializers.Serializer):

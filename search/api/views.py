@@ -83,7 +83,8 @@ class TextSearchApi(SearchAPIView):
     def get(self, request):
         params = s.TextSearchInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        return self.run_search(request, params.validated_data, text_terms(params.validated_data))
+        data = params.validated_data
+        return self.run_search(request, data, text_terms(data), query=data["q"])
 
 
 class ImageSearchApi(SearchAPIView):

@@ -8,6 +8,7 @@ re-normalised. Negative weights push results away from a direction ("not leather
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,8 +22,11 @@ from search.embeddings import Encoder, ModelSpec
 from search.embeddings.registry import get_encoder
 from search.filters import CatalogFilters
 from search.models import EmbeddingModel
+from search.query_understanding import ParsedQuery
 from search.selectors import active_embedding_model, image_vectors
-from search.vectorstore import VectorHit, vector_store
+from search.services.fusion import Fused, ranked, rrf
+from search.services.understanding import filters_understood, query_understand
+from search.vectorstore import VectorHit, keyword, vector_store
 from shop.models import Product
 
 
@@ -51,6 +55,9 @@ class SearchRequest:
     offset: int = 0
     min_score: float | None = None
     exclude_product_ids: tuple[int, ...] = ()
+    # The shopper's own words (text search): read by query understanding and answered by
+    # both legs, fused. None: the terms alone, vector leg only (photo, hybrid, similar).
+    query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class ProductHit:
     score: float
     rank: int
     image_id: int | None
+    matched: tuple[str, ...] = ("vector",)
 
     @property
     def image(self):
@@ -73,6 +81,7 @@ class SearchResponse:
     model: EmbeddingModel
     limit: int
     offset: int
+    parsed: ParsedQuery | None = None
 
     @property
     def has_more(self) -> bool:
@@ -172,6 +181,8 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
     """``encoder``: what turns the terms into vectors (``embed_texts`` / ``embed_images``);
     default the active model's own encoder. Benchmarks pass a stand-in."""
     model = require_active_model()
+    if request.query is not None:
+        return text_search(model, request, encoder)
     vector = query_vector(model, request.terms, encoder)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
@@ -194,3 +205,85 @@ def _hydrate(raw: list[VectorHit], offset: int) -> list[ProductHit]:
         for i, h in enumerate(raw)
         if h.product_id in products
     ]
+
+
+_WORD = re.compile(r"\w")
+# Push a "without X" word's direction down without cancelling the query (the API's default).
+DEFAULT_NEGATIVE_WEIGHT = 0.3
+
+
+def text_search(
+    model: EmbeddingModel, request: SearchRequest, encoder: Encoder | None = None
+) -> SearchResponse:
+    """The shopper's words: understood (prices -> filters, shades -> colours, synonyms ->
+    categories, negations -> exclusions), then the keyword and vector legs, fused by
+    reciprocal rank. ``score`` stays the raw cosine of the best image, for every hit."""
+    parsed = query_understand(request.query)
+    if parsed.is_empty and not _WORD.search(request.query):
+        raise SearchError("Type what you are looking for, e.g. 'red sneakers under 50'.")
+    if parsed.is_empty:
+        # Only filler ("anything", "show me some"): the words as they are, to the vector leg,
+        # as before query understanding; the keyword leg has nothing to match.
+        parsed.vector_text = request.query
+    filters = filters_understood(request.filters, parsed)
+    exclude = tuple(sorted(set(request.exclude_product_ids)))
+    window = request.offset + request.limit
+    if not parsed.vector_text:  # only a price phrase or a negation: browse within filters
+        ids = keyword.products_filtered(
+            filters=filters, limit=request.limit, offset=request.offset, exclude_product_ids=exclude
+        )
+        fused = [Fused(pid, 0.0, ()) for pid in ids]
+        return SearchResponse(
+            _hydrate_fused(fused, {}, request.offset), model, request.limit, request.offset, parsed
+        )
+    terms = [Term(kind="text", text=parsed.vector_text)]
+    terms += [
+        Term(kind="text", text=w, weight=-DEFAULT_NEGATIVE_WEIGHT) for w in parsed.negative_words
+    ]
+    vector = query_vector(model, terms, encoder)
+    store = vector_store()
+    pool = max(window, settings.SEARCH_FUSION_CANDIDATES)
+    vector_hits = store.nearest_images(
+        model=model, vector=vector, filters=filters, limit=pool, exclude_product_ids=exclude
+    )
+    keyword_hits = keyword.keyword_search(
+        groups=parsed.groups, filters=filters, limit=pool, exclude_product_ids=exclude
+    )
+    fused = rrf(
+        {
+            "vector": [(h.product_id, rank) for rank, h in enumerate(vector_hits, start=1)],
+            "keyword": ranked([(h.product_id, (h.groups_matched, h.rank)) for h in keyword_hits]),
+        },
+        weights={
+            "vector": settings.SEARCH_VECTOR_WEIGHT,
+            "keyword": settings.SEARCH_KEYWORD_WEIGHT,
+        },
+        k=settings.SEARCH_RRF_K,
+    )
+    best = {h.product_id: (h.image_id, h.similarity) for h in vector_hits}
+    if request.min_score is not None:
+        # A keyword-only hit needs its cosine before the cut; only then is the page known.
+        others = [f.product_id for f in fused if f.product_id not in best]
+        best.update(store.image_similarities(model=model, vector=vector, product_ids=others))
+        fused = [f for f in fused if best.get(f.product_id, (None, -1.0))[1] >= request.min_score]
+    page = fused[request.offset : window]
+    missing = [f.product_id for f in page if f.product_id not in best]
+    best.update(store.image_similarities(model=model, vector=vector, product_ids=missing))
+    hits = _hydrate_fused(page, best, request.offset)
+    return SearchResponse(hits, model, request.limit, request.offset, parsed)
+
+
+def _hydrate_fused(
+    fused: list[Fused], best: dict[int, tuple[int, float]], offset: int
+) -> list[ProductHit]:
+    products = Product.objects.with_images().in_bulk([f.product_id for f in fused])
+    hits = []
+    for f in fused:
+        if f.product_id not in products:
+            continue
+        image_id, similarity = best.get(f.product_id, (None, 0.0))
+        rank = offset + len(hits) + 1
+        hits.append(
+            ProductHit(products[f.product_id], round(similarity, 4), rank, image_id, f.matched)
+        )
+    return hits

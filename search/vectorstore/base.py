@@ -35,6 +35,11 @@ class VectorStore(Protocol):
     ) -> list[VectorHit]:
         """Products ranked by their best-matching image, each product once, ties by id."""
 
+    def image_similarities(
+        self, *, model: EmbeddingModel, vector: np.ndarray, product_ids: list[int]
+    ) -> dict[int, tuple[int, float]]:
+        """product id -> (best image id, cosine similarity), exactly, for these products."""
+
     def nearest_texts(
         self, *, model: EmbeddingModel, vector: np.ndarray, filters: CatalogFilters, limit: int
     ) -> list[VectorHit]:

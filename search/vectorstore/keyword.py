@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection
 
@@ -153,7 +154,8 @@ def keyword_search(
     """
     with connection.cursor() as cur:
         cur.execute(sql, [*any_params, *any_params, *params, limit])
-        return [KeywordHit(pid, int(m), float(r)) for pid, m, r in cur.fetchall()]
+        # Rounded: rank differences in the 7th digit are float noise, not evidence.
+        return [KeywordHit(pid, int(m), round(float(r), 5)) for pid, m, r in cur.fetchall()]
 
 
 def words_known(words: Iterable[str]) -> set[str]:
@@ -177,3 +179,38 @@ def word_closest(word: str, *, min_similarity: float) -> str | None:
         )
         row = cur.fetchone()
     return row[0] if row and row[1] >= min_similarity else None
+
+
+def products_filtered(
+    *, filters: CatalogFilters, limit: int, offset: int = 0, exclude_product_ids: Sequence[int] = ()
+) -> list[int]:
+    """Product ids within ``filters``, cheapest first: the answer to a query that is only a
+    price phrase ("under €30"), which has nothing for either leg to rank by."""
+    where, params = filters_sql(filters)
+    if exclude_product_ids:
+        where += " AND NOT (p.id = ANY(%s))"
+        params.append(list(exclude_product_ids))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT p.id FROM shop_product p WHERE true{where} ORDER BY p.price, p.id "
+            "LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def price_quantile(*, category_slugs: Sequence[str], fraction: float) -> Decimal | None:
+    """The price below which ``fraction`` of the products (of these categories, or all) lie:
+    what "cheap" means in this catalog."""
+    where, params = "", []
+    if category_slugs:
+        where = "WHERE p.category_id IN (SELECT id FROM shop_category WHERE slug = ANY(%s))"
+        params.append(list(category_slugs))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT percentile_cont(%s) WITHIN GROUP (ORDER BY p.price) FROM shop_product p "
+            f"{where}",
+            [fraction, *params],
+        )
+        value = cur.fetchone()[0]
+    return None if value is None else Decimal(str(round(value, 2)))

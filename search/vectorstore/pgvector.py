@@ -39,6 +39,16 @@ def filters_sql(filters: CatalogFilters) -> tuple[str, list]:
     if filters.colour:
         clauses.append("lower(p.colour) = lower(%s)")
         params.append(filters.colour)
+    if filters.exclude_colours:
+        clauses.append("NOT (lower(p.colour) = ANY(%s))")
+        params.append([c.lower() for c in filters.exclude_colours])
+    for word in filters.exclude_words:
+        # The keyword document decides what "without leather" leaves out, on both legs.
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM search_productdocument xd WHERE xd.product_id = p.id "
+            "AND xd.document @@ plainto_tsquery('english', %s))"
+        )
+        params.append(word)
     return "".join(f" AND {c}" for c in clauses), params
 
 
@@ -129,6 +139,25 @@ class PgVectorStore:
         if min_similarity is not None:
             hits = [h for h in hits if h.similarity >= min_similarity]
         return hits[offset:wanted]
+
+    def image_similarities(
+        self, *, model: EmbeddingModel, vector: np.ndarray, product_ids: list[int]
+    ) -> dict[int, tuple[int, float]]:
+        """product id -> (best image id, its cosine similarity to ``vector``), exactly, for
+        a few products (hits of the keyword leg that the vector leg did not return)."""
+        if not product_ids:
+            return {}
+        dim = int(model.dim)
+        sql = f"""
+            SELECT DISTINCT ON (i.product_id) i.product_id, e.image_id,
+                   1 - (e.embedding::vector({dim}) <=> %s::vector({dim}))
+            FROM search_imageembedding e JOIN shop_productimage i ON i.id = e.image_id
+            WHERE e.model_id = {int(model.pk)} AND i.product_id = ANY(%s)
+            ORDER BY i.product_id, 3 DESC, e.image_id
+        """
+        with connection.cursor() as cur:
+            cur.execute(sql, [_vector_literal(vector), list(product_ids)])
+            return {pid: (img, float(sim)) for pid, img, sim in cur.fetchall()}
 
     def nearest_texts(
         self, *, model: EmbeddingModel, vector: np.ndarray, filters: CatalogFilters, limit: int
