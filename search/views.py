@@ -12,6 +12,7 @@ from rest_framework.exceptions import APIException
 from search.api import serializers as s
 from search.errors import KNOWN_ERRORS, error_status
 from search.query_terms import image_terms, search_request_from, similar_terms, text_terms
+from search.query_understanding import query_without
 from search.services.describe import image_describe
 from search.services.query import products_search
 from shop.models import Product
@@ -59,6 +60,26 @@ def _base_context(request, params) -> dict:
     }
 
 
+def _chips(request, parsed) -> list[dict]:
+    """Each understood part of the query as a chip whose × searches the query without it
+    (filters and other parameters kept, back to the first page)."""
+    if parsed is None:
+        return []
+    chips = []
+    for part in parsed.understood:
+        params = request.GET.copy()
+        params.pop("offset", None)
+        rest = query_without(parsed.did_you_mean or parsed.query, part.span)
+        if rest:
+            params["q"] = rest
+        else:  # nothing left to search for: back to the empty search page
+            params.pop("q", None)
+        chips.append(
+            {"kind": part.kind, "label": part.label, "remove_url": "?" + params.urlencode()}
+        )
+    return chips
+
+
 def search_view(request):
     context = _base_context(request, request.GET)
     context["q"] = request.GET.get("q", "")
@@ -70,6 +91,7 @@ def search_view(request):
             form,
             lambda d: products_search(search_request_from(d, text_terms(d), query=d["q"])),
         )
+        context["chips"] = _chips(request, getattr(context.get("result"), "parsed", None))
     return render(request, "search/search.html", context, status=status)
 
 

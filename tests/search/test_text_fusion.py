@@ -133,3 +133,20 @@ def test_the_page_and_a_10000_character_query(client, catalog):
     assert r.status_code == 400  # longer than the serializer's 2,000 characters: says so
     r = client.get("/search/", {"q": "x" * 1990 + " red"})
     assert r.status_code == 200
+
+
+def test_the_page_shows_removable_chips_and_did_you_mean(client, catalog):
+    from django.utils.html import escape
+
+    r = client.get("/search/", {"q": "navy snekers under €50", "in_stock": "true"})
+    page = r.content.decode()
+    assert r.status_code == 200
+    assert 'id="did-you-mean"' in page and "navy sneaker" in page
+    assert "colour: navy (blue)" in page and "under €50" in page
+    # The × of the price chip searches the rest (as corrected), filters kept.
+    assert (
+        escape("?q=navy+sneaker&in_stock=true") in page
+        or escape("?in_stock=true&q=navy+sneaker") in page
+    )
+    r = client.get("/search/", {"q": "under 50"})
+    assert 'href="?"' in r.content.decode()  # removing the only part: the empty search page
