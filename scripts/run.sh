@@ -51,11 +51,19 @@ mkdir -p .data
 $PY -m celery -A config worker -B -Q "default,${EMBEDDING_QUEUE:-embeddings}" --pool solo --loglevel INFO \
   --schedule .data/celerybeat-schedule >.data/worker.log 2>&1 &
 worker_pid=$!
+server_pid=
 cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   kill "$worker_pid" 2>/dev/null || true
-  wait "$worker_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
   if [ "$started_services" = 1 ] && [ "${KEEP_SERVICES:-0}" = 0 ]; then $PY -m config.devservices stop; fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# The server runs in the background and the script waits on it: bash runs a trap only once the
+# foreground command ends, so SIGTERM (a supervisor, `timeout`) would otherwise do nothing.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:$PORT"
-$PY manage.py runserver "127.0.0.1:$PORT" --noreload
+$PY manage.py runserver "127.0.0.1:$PORT" --noreload &
+server_pid=$!
+wait "$server_pid"

@@ -156,3 +156,48 @@ def test_run_command_refuses_a_busy_port_with_a_reason():
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"port {port} is already in use" in out.stderr
     assert "serving on" not in out.stdout  # nothing was started
+
+
+def test_run_command_stops_cleanly_on_sigterm(tmp_path):
+    # A supervisor or `timeout` stops the shop with SIGTERM: server, worker and the services
+    # it started must all go, promptly.
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "run.log").open("w+")
+    env = {**os.environ, "PORT": str(port), "DEMO_PRODUCTS": "4"}
+    for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT"):
+        env.pop(name, None)  # the run command's own services and settings, not the tests'
+    run = subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while "serving on" not in (tmp_path / "run.log").read_text():
+            assert run.poll() is None, (tmp_path / "run.log").read_text()
+            assert time.monotonic() < deadline, "run.sh did not start serving"
+            time.sleep(0.5)
+        while True:  # "serving on" comes just before the server binds
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert run.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) != 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)  # the server and worker too, not only bash
+            subprocess.run([sys.executable, "-m", "config.devservices", "stop"], cwd=ROOT)
+    state = ROOT / ".data" / "services.json"
+    assert not state.exists(), "the services the run command started were left running"
