@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.core.files.storage import default_storage
 from tqdm import tqdm
 
+from search.benchmarks.suites import suites_evaluate
 from search.embeddings import ModelSpec
 from search.embeddings.registry import get_encoder
 from search.selectors import image_ids_pending, product_ids_text_pending
@@ -177,14 +178,19 @@ def index_with(spec: ModelSpec) -> None:
     embedding_model_activate(model)
 
 
-def compare(specs: Sequence[tuple[str, ModelSpec]], *, k: int, photo_queries: int) -> dict:
-    """Index with each labelled model in turn and evaluate it on the current catalog."""
+def compare(
+    specs: Sequence[tuple[str, ModelSpec]], *, k: int, photo_queries: int, suites: bool = True
+) -> dict:
+    """Index with each labelled model in turn and evaluate it on the current catalog (and
+    the query suites, ``search/benchmarks/queries``)."""
     report = {"catalog_products": Product.objects.count(), "k": k, "models": {}}
     for label, spec in specs:
         started = time.perf_counter()
         index_with(spec)
         with tqdm(total=None, desc=f"queries ({label})", unit="q") as bar:
             metrics = evaluate(k=k, photo_queries=photo_queries, progress=bar.update)
+            if suites:
+                metrics.update(suites_evaluate(k=k, tick=bar.update))
         report["models"][label] = {
             "model": spec.name,
             "weights": spec.pretrained,

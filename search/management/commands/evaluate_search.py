@@ -36,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--photo-queries", type=int, default=200)
         parser.add_argument("--k", type=int, default=10)
         parser.add_argument("--no-baseline", action="store_true")
+        parser.add_argument(
+            "--no-suites", action="store_true", help="skip the query suites (queries/*.json)"
+        )
         parser.add_argument("--json", dest="json_path", default=None)
 
     def handle(self, *args, **o):
@@ -48,7 +51,9 @@ class Command(BaseCommand):
             specs = [("trained", trained)]
             if not o["no_baseline"]:
                 specs.append(("untrained", untrained_like(trained, Path(tmp), seed=o["seed"])))
-            report = quality.compare(specs, k=o["k"], photo_queries=o["photo_queries"])
+            report = quality.compare(
+                specs, k=o["k"], photo_queries=o["photo_queries"], suites=not o["no_suites"]
+            )
         self.stdout.write(quality.report_table(report))
         if o["json_path"]:
             Path(o["json_path"]).write_text(json.dumps(report, indent=2) + "\n")
