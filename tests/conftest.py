@@ -1,10 +1,12 @@
-"""Shared fixtures, and the throwaway PostgreSQL + Redis + media folder of a test run."""
+"""Shared fixtures, and the throwaway PostgreSQL + Redis + media folder of a test run.
+
+App modules are imported inside the fixtures: this file loads before Django is set up.
+"""
 
 from __future__ import annotations
 
 import atexit
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -12,11 +14,16 @@ from pathlib import Path
 
 import environ
 import pytest
-from PIL import Image
 
 from config import devservices
-
-TINY_CONFIG = "shop-clip-tiny"
+from tests.factories import (
+    DEMO_MODEL_DIR,
+    TINY_CONFIG,
+    encode,
+    pattern,
+    png_bytes,
+    save_random_tiny,
+)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -58,30 +65,10 @@ def _point_settings_at(variables: dict[str, str]) -> None:
         settings.MEDIA_ROOT = Path(variables["MEDIA_ROOT"])
 
 
-def _save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> None:
-    """A random open_clip model of ``config`` saved as a 'local-dir' folder (seeded)."""
-    from search.embeddings.clip import import_torch
-
-    torch, open_clip = import_torch()
-    from safetensors.torch import save_file
-
-    torch.manual_seed(seed)
-    model = open_clip.create_model(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = open_clip.get_model_config(config)
-    (folder / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": cfg, "preprocess_cfg": {}})
-    )
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        folder / "open_clip_model.safetensors",
-    )
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "tiny"
-    _save_random_tiny(folder)
+    save_random_tiny(folder)
     return folder
 
 
@@ -102,12 +89,6 @@ def _clear_cache():
     yield
 
 
-def png_bytes(colour=(200, 30, 30), size=(64, 64), mode="RGB", fmt="PNG", **save) -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size, colour).save(buf, fmt, **save)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def make_product(db):
     from decimal import Decimal
@@ -124,3 +105,66 @@ def make_product(db):
         )
 
     return _make
+
+
+# Catalogs whose right answers are known, shared by the search, page and browser tests.
+
+
+@pytest.fixture
+def catalog(db):
+    """Six products, each with its own random-pattern photo; product 'twin' copies 'a'."""
+    from decimal import Decimal
+
+    from search.services import indexing
+    from shop import services
+    from shop.models import ProductImage
+
+    cat = services.category_get_or_create(name="Patterns")
+    made = {}
+    for name, seed, price in [
+        ("a", 1, "10"),
+        ("b", 2, "20"),
+        ("c", 3, "30"),
+        ("d", 4, "40"),
+        ("e", 5, "50"),
+        ("twin", 1, "60"),
+    ]:
+        made[name] = services.product_create(
+            title=name,
+            price=Decimal(price),
+            category=cat,
+            images=[(f"{name}.png", io.BytesIO(encode(pattern(seed), "PNG")))],
+        )
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    return made
+
+
+@pytest.fixture
+def small_demo_catalog(settings):
+    """30 held-out Fashion-MNIST products, 10 categories x 3 colours, with the trained demo
+    model: the right category and colour of each product's photo are known."""
+    from search.services import indexing
+    from shop.demo.catalog import demo_catalog_build
+    from shop.models import Product, ProductImage
+
+    settings.CLIP_MODEL = "shop-clip-demo"
+    settings.CLIP_PRETRAINED = f"local-dir:{DEMO_MODEL_DIR}"
+    demo_catalog_build(count=30, seed=7, split="t10k", balanced=True)
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    indexing.product_texts_embed(product_ids=list(Product.objects.values_list("id", flat=True)))
+    return list(Product.objects.select_related("category").order_by("pk"))
+
+
+@pytest.fixture
+def demo_catalog(settings):
+    """220 held-out products, two per (colour, category) pair, with the trained demo model."""
+    from search.services import indexing
+    from shop.demo.catalog import demo_catalog_build
+    from shop.models import Product, ProductImage
+
+    settings.CLIP_MODEL = "shop-clip-demo"
+    settings.CLIP_PRETRAINED = f"local-dir:{DEMO_MODEL_DIR}"
+    demo_catalog_build(count=220, seed=7, split="t10k", balanced=True)
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    indexing.product_texts_embed(product_ids=list(Product.objects.values_list("id", flat=True)))
+    return {(p.colour, p.category.name): p for p in Product.objects.select_related("category")}

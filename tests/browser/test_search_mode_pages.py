@@ -1,13 +1,12 @@
 """The page modes in a real browser: upload, drag & drop, region selection, hybrid slider,
-more like this. Known answers come from identical pixels (see tests/test_search_modes.py)."""
+more like this. Known answers come from identical pixels (the catalog fixture in tests/conftest.py)."""
 
 import base64
 
 import pytest
 from PIL import Image
 
-from tests.images import encode
-from tests.test_search_modes import catalog, pattern, small_demo_catalog  # noqa: F401  (fixture)
+from tests.factories import encode, pattern
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

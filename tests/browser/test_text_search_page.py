@@ -1,7 +1,5 @@
 import pytest
 
-from tests.test_search_modes import small_demo_catalog  # noqa: F401  (fixture)
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from search.models import ImageEmbedding, TextEmbedding
 from search.services import indexing
 from shop.models import Product, ProductImage
-from tests.conftest import png_bytes
+from tests.factories import png_bytes
 
 pytestmark = pytest.mark.django_db
 

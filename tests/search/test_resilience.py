@@ -38,7 +38,7 @@ def test_api_product_create_succeeds_when_broker_is_down(
 
     from search import tasks
     from search.models import ImageEmbedding
-    from tests.conftest import png_bytes
+    from tests.factories import png_bytes
 
     staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
     auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}

@@ -13,7 +13,7 @@ from PIL import Image
 from search.services import indexing
 from shop.images import open_image
 from shop.models import ProductImage
-from tests import images as im
+from tests import factories as im
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from search.services import indexing
 from search.services.embedding_models import configured_embedding_model
 from search.services.query import image_vector
 from shop.models import Category, Product, ProductImage
-from tests.conftest import png_bytes
+from tests.factories import png_bytes
 from tests.outage import run_queued
 
 QUEUE = settings.EMBEDDING_QUEUE

@@ -7,7 +7,7 @@ from pathlib import Path
 import compose
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docker_compose_file_is_valid():

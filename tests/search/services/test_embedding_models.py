@@ -18,7 +18,7 @@ from search.services.embedding_models import configured_embedding_model
 from search.services.query import SearchRequest, Term, products_search, text_vector
 from search.vectorstore import vector_store
 from shop.models import ProductImage
-from tests.conftest import _save_random_tiny
+from tests.factories import save_random_tiny
 from tests.workers import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +30,7 @@ QUERY = SearchRequest(terms=[Term("text", text="a red summer dress")], limit=10)
 @pytest.fixture(scope="session")
 def model_b_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny-96"
-    _save_random_tiny(folder, B_CONFIG, seed=1)
+    save_random_tiny(folder, B_CONFIG, seed=1)
     return folder
 
 
@@ -196,7 +196,7 @@ def test_a_process_keeps_at_most_the_configured_number_of_models(
 
     settings.CLIP_MAX_LOADED_MODELS = 2
     third_dir = tmp_path / "tiny-seed-2"
-    _save_random_tiny(third_dir, seed=2)
+    save_random_tiny(third_dir, seed=2)
     a = ModelSpec("tiny", f"local-dir:{tiny_model_dir}")
     b = ModelSpec("tiny-96", f"local-dir:{model_b_dir}")
     c = ModelSpec("tiny-2", f"local-dir:{third_dir}")

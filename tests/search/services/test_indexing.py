@@ -41,13 +41,13 @@ def test_embedding_twice_writes_nothing_new(make_product):
 
 
 def test_vectors_carry_the_identity_of_their_model(make_product, settings, tmp_path):
-    from tests.conftest import _save_random_tiny
+    from tests.factories import save_random_tiny
 
     product = make_product(colours=[(1, 2, 3)])
     ids = list(product.images.values_list("id", flat=True))
     indexing.images_embed(image_ids=ids)
     other = tmp_path / "other"
-    _save_random_tiny(other)
+    save_random_tiny(other)
     # Same config, different weights file content -> a different model identity.
     from safetensors.torch import load_file, save_file
 

@@ -4,22 +4,15 @@ The catalog holds two products per (colour, category) pair, so the right answers
 "a red sneaker" must find the red sneakers, a blue dress photo + "red" must find red dresses.
 """
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings as django_settings
 
 from search.api.serializers import default_text_weight
 from search.evaluation import evaluate, text_query
-from search.services import indexing
 from search.services.describe import image_describe
 from search.services.query import SearchRequest, Term, products_search
-from shop.demo.catalog import demo_catalog_build
-from shop.models import Product, ProductImage
 
 pytestmark = pytest.mark.django_db
 
-DEMO = Path(django_settings.BASE_DIR) / "search" / "embeddings" / "weights" / "shop-clip-demo"
 QUERIES = [
     ("red", "Sneaker"),
     ("blue", "Bag"),
@@ -30,16 +23,6 @@ QUERIES = [
     ("white", "Coat"),
     ("purple", "Trousers"),
 ]
-
-
-@pytest.fixture
-def demo_catalog(settings):
-    settings.CLIP_MODEL = "shop-clip-demo"
-    settings.CLIP_PRETRAINED = f"local-dir:{DEMO}"
-    demo_catalog_build(count=220, seed=7, split="t10k", balanced=True)
-    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
-    indexing.product_texts_embed(product_ids=list(Product.objects.values_list("id", flat=True)))
-    return {(p.colour, p.category.name): p for p in Product.objects.select_related("category")}
 
 
 def top(terms, k=2, exclude=()):

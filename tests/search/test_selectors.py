@@ -9,7 +9,7 @@ from search.selectors import embedding_coverage
 from search.services import indexing
 from search.services.embedding_models import configured_embedding_model
 from shop.models import Product, ProductImage
-from tests.conftest import _save_random_tiny
+from tests.factories import save_random_tiny
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def _two_models(make_product, settings, tmp_path):
     indexing.images_embed(image_ids=ids)
     indexing.product_texts_embed(product_ids=list(Product.objects.values_list("id", flat=True)))
     folder = tmp_path / "b"
-    _save_random_tiny(folder, "shop-clip-tiny-96", seed=2)
+    save_random_tiny(folder, "shop-clip-tiny-96", seed=2)
     settings.CLIP_PRETRAINED = f"local-dir:{folder}"
     settings.CLIP_MODEL = "shop-clip-tiny-96"
     indexing.images_embed(image_ids=ids[:1])

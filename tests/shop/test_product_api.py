@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 
 from search.models import ImageEmbedding
-from tests.conftest import png_bytes
+from tests.factories import png_bytes
 from tests.outage import run_queued
 
 pytestmark = pytest.mark.django_db

@@ -6,51 +6,18 @@ test_demo_search.py.
 """
 
 import base64
-import io
 
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from search.services import indexing, query
+from search.services import query
 from search.services.query import SearchError, Term
 from shop.models import ProductImage
-from tests.images import encode
+from tests.factories import encode, pattern
 
 pytestmark = pytest.mark.django_db
-
-
-def pattern(seed: int, size=64) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "RGB")
-
-
-@pytest.fixture
-def catalog(db):
-    """Six products, each with its own random-pattern photo; product 'twin' copies 'a'."""
-    from decimal import Decimal
-
-    from shop import services
-
-    cat = services.category_get_or_create(name="Patterns")
-    made = {}
-    for name, seed, price in [
-        ("a", 1, "10"),
-        ("b", 2, "20"),
-        ("c", 3, "30"),
-        ("d", 4, "40"),
-        ("e", 5, "50"),
-        ("twin", 1, "60"),
-    ]:
-        made[name] = services.product_create(
-            title=name,
-            price=Decimal(price),
-            category=cat,
-            images=[(f"{name}.png", io.BytesIO(encode(pattern(seed), "PNG")))],
-        )
-    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
-    return made
 
 
 def data_url(image: Image.Image) -> str:
@@ -223,22 +190,6 @@ def test_similarity_and_stats(client, catalog):
     assert stats["products"] == 6 and stats["images"] == 6
     assert stats["embedded_images"] == 6 and stats["pending_images"] == 0
     assert stats["dimension"] == 64
-
-
-@pytest.fixture
-def small_demo_catalog(settings):
-    """30 held-out Fashion-MNIST products, 10 categories x 3 colours, with the trained demo
-    model: the right category and colour of each product's photo are known."""
-    from shop.demo.catalog import demo_catalog_build
-    from shop.models import Product
-    from tests.test_demo_search import DEMO
-
-    settings.CLIP_MODEL = "shop-clip-demo"
-    settings.CLIP_PRETRAINED = f"local-dir:{DEMO}"
-    demo_catalog_build(count=30, seed=7, split="t10k", balanced=True)
-    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
-    indexing.product_texts_embed(product_ids=list(Product.objects.values_list("id", flat=True)))
-    return list(Product.objects.select_related("category").order_by("pk"))
 
 
 def test_describe_names_the_category_and_colour_of_the_photo(client, small_demo_catalog):

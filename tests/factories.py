@@ -1,12 +1,18 @@
-"""Odd and hostile image files, made in memory."""
+"""Test data builders, in one module: images (plain, patterned, odd and hostile files made
+in memory), products, catalogs with known answers, and small CLIP models saved to disk."""
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
+
+from search.embeddings.clip import import_torch
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -90,3 +96,36 @@ def bomb_png(width=20000, height=20000) -> bytes:
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 TEXT = b"hello, this is not an image\n"
+
+
+TINY_CONFIG = "shop-clip-tiny"
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "search/embeddings/weights/shop-clip-demo"
+
+
+def png_bytes(colour=(200, 30, 30), size=(64, 64), mode="RGB", fmt="PNG", **save) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, colour).save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def pattern(seed: int, size=64) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "RGB")
+
+
+def save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> None:
+    """A random open_clip model of ``config`` saved as a 'local-dir' folder (seeded)."""
+    torch, open_clip = import_torch()
+    from safetensors.torch import save_file  # loads torch: only after import_torch()
+
+    torch.manual_seed(seed)
+    model = open_clip.create_model(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = open_clip.get_model_config(config)
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": cfg, "preprocess_cfg": {}})
+    )
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        folder / "open_clip_model.safetensors",
+    )
