@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.core.files.storage import default_storage
 from tqdm import tqdm
 
+from clip_train.fashion import CATEGORIES, PALETTE
 from search.benchmarks.suites import suites_evaluate
 from search.embeddings import ModelSpec
 from search.embeddings.registry import get_encoder
@@ -26,7 +27,6 @@ from search.services.embedding_models import embedding_model_activate, embedding
 from search.services.indexing import images_embed, product_texts_embed
 from search.services.query import SearchRequest, Term, products_search
 from shop.demo.catalog import demo_catalog_build
-from shop.demo.fashion import CATEGORIES, PALETTE
 from shop.images import open_image
 from shop.models import Product
 

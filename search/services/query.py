@@ -159,8 +159,7 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 
 def term_vector(model: EmbeddingModel, term: Term, encoder: Encoder | None = None) -> np.ndarray:
     if term.kind == "text":
-        # The encoder only when one is given: text_vector(model, text) is the seam tests stub.
-        return text_vector(model, term.text, encoder) if encoder else text_vector(model, term.text)
+        return text_vector(model, term.text, encoder)
     if term.kind == "image":
         return image_vector(model, term.image, encoder)
     return product_vector(model, term.product_id)

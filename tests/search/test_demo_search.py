@@ -7,7 +7,7 @@ The catalog holds two products per (colour, category) pair, so the right answers
 import pytest
 
 from search.api.serializers import default_text_weight
-from search.evaluation import evaluate, text_query
+from search.benchmarks.quality import evaluate, text_query
 from search.services.describe import image_describe
 from search.services.query import SearchRequest, Term, products_search
 

@@ -123,7 +123,7 @@ def test_query_vector_is_the_renormalised_weighted_sum(catalog, monkeypatch):
     model = query.require_active_model()
     e1, e2 = np.eye(model.dim, dtype=np.float32)[:2]
     vectors = {"x": e1, "y": e2}
-    monkeypatch.setattr(query, "text_vector", lambda m, text: vectors[text])
+    monkeypatch.setattr(query, "text_vector", lambda m, text, encoder=None: vectors[text])
     v = query.query_vector(
         model, [Term(kind="text", text="x", weight=0.7), Term(kind="text", text="y", weight=0.3)]
     )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clip_train.fashion import BACKGROUND, CATEGORIES, PALETTE, colourise, load_split, sample_items
 from shop.demo.catalog import demo_catalog_build
-from shop.demo.fashion import BACKGROUND, CATEGORIES, PALETTE, colourise, load_split, sample_items
 from shop.models import Product
 
 

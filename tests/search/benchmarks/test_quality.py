@@ -2,8 +2,8 @@
 
 from collections import Counter
 
+from clip_train.fashion import CATEGORIES, load_split, sample_items
 from search.benchmarks.quality import Item, query_items
-from shop.demo.fashion import CATEGORIES, load_split, sample_items
 
 
 def _catalog(count: int) -> list[Item]:
