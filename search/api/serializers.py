@@ -282,3 +282,19 @@ class DescribeOutputSerializer(serializers.Serializer):
 class SimilarityOutputSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="cosine similarity, -1..1")
     model = serializers.CharField(source="model.key")
+
+
+class SuggestInputSerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=200, trim_whitespace=True, help_text="What is typed so far"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=20, default=8)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    kind = serializers.CharField(help_text="category, synonym, title or word")
+
+
+class SuggestOutputSerializer(serializers.Serializer):
+    suggestions = SuggestionSerializer(many=True)

@@ -21,6 +21,7 @@ from search.selectors import index_stats
 from search.services.describe import image_describe, text_image_similarity
 from search.services.indexing import pending_sweep
 from search.services.query import products_search
+from search.services.suggest import suggestions_for
 from shop.models import Product
 
 CARD = {
@@ -36,6 +37,7 @@ CARD = {
     "url": "/products/red-sneaker/",
     "score": 0.31,
     "rank": 1,
+    "matched": ["keyword", "vector"],
 }
 RESULTS_EXAMPLE = OpenApiExample(
     "Ranked products",
@@ -258,6 +260,28 @@ class StatsApi(APIView):
     )
     def get(self, request):
         return Response(index_stats())
+
+
+class SuggestApi(SearchAPIView):
+    @extend_schema(
+        summary="Autocomplete: categories, synonyms, titles and catalog words for what is typed",
+        parameters=[s.SuggestInputSerializer],
+        responses={200: s.SuggestOutputSerializer, 400: ErrorSerializer},
+        examples=[
+            OpenApiExample(
+                "Suggestions",
+                value={"suggestions": [{"text": "red sneaker", "kind": "category"}]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        params = s.SuggestInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        found = suggestions_for(
+            text=params.validated_data["q"], limit=params.validated_data["limit"]
+        )
+        return Response(s.SuggestOutputSerializer({"suggestions": found}).data)
 
 
 class ReindexApi(APIView):

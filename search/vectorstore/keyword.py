@@ -214,3 +214,37 @@ def price_quantile(*, category_slugs: Sequence[str], fraction: float) -> Decimal
         )
         value = cur.fetchone()[0]
     return None if value is None else Decimal(str(round(value, 2)))
+
+
+def words_prefixed(prefix: str, *, limit: int) -> list[str]:
+    """Catalog words starting with ``prefix`` (the trigram index serves LIKE 'abc%' too),
+    shortest first."""
+    prefix = normalise(prefix)[:100]
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT word FROM search_catalogword WHERE word LIKE %s "
+            "ORDER BY length(word), word LIMIT %s",
+            [pattern, limit],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def titles_matching(text: str, *, limit: int) -> list[str]:
+    """Distinct product titles whose document matches ``text`` as a prefix query ("red sne"
+    -> 'red' & 'sne':*), most frequent first: the titles the search box offers."""
+    words = re.findall(r"[^\W_]+", normalise(text))[:8]
+    if not words:
+        return []
+    # Letters and digits only, so nothing of tsquery syntax reaches to_tsquery.
+    query = " & ".join(f"{w}:*" for w in words)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT p.title FROM search_productdocument d JOIN shop_product p ON p.id = d.product_id
+            WHERE d.document @@ to_tsquery('{CONFIG}', %s)
+            GROUP BY p.title ORDER BY count(*) DESC, p.title LIMIT %s
+            """,
+            [query, limit],
+        )
+        return [row[0] for row in cur.fetchall()]
