@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management import call_command
@@ -28,22 +31,64 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
     try:
         call_command("migrate", verbosity=0)
         seeded = _seed(opts["images"], opts["size"])
-        return _measure(opts, write)
+        return (_measure_feed if opts.get("feed_only") else _measure)(opts, write)
     finally:
         for name in seeded:  # the database goes away at exit; the photo files would not
             default_storage.delete(name)
 
 
-def _measure(opts: dict, write: Callable[[str], None]) -> dict:
-    ids = list(ProductImage.objects.order_by("id").values_list("id", flat=True)[: opts["images"]])
-    if len(ids) < opts["images"]:
+def _image_ids(count: int) -> list[int]:
+    ids = list(ProductImage.objects.order_by("id").values_list("id", flat=True)[:count])
+    if len(ids) < count:
         raise CommandError(f"only {len(ids)} demo images could be created")
+    return ids
+
+
+def _measure_feed(opts: dict, write: Callable[[str], None]) -> dict:
+    """Decode + preprocess to model-ready pixels, no model: what feeds a GPU, timed on CPU.
+
+    One thread one image at a time (the single-image rate), then the pipeline's decode pool;
+    both for the reference float32 preprocessing and the pipeline's uint8 pixels.
+    """
+    images = list(ProductImage.objects.filter(id__in=_image_ids(opts["images"])).order_by("id"))
+    encoder = _encoder(opts)
+    workers = settings.CLIP_DECODE_WORKERS
+    cores = os.cpu_count() or 1
+
+    def reference(image: ProductImage):
+        with default_storage.open(image.image.name, "rb") as f:
+            return encoder.preprocess_images([open_image(f.read())])[0]
+
+    rows, report = [], {"images": len(images), "cores": cores, "decode_workers": workers}
+    for label, prepare, stack in [
+        ("float32 reference", reference, lambda px: import_torch()[0].stack(px)),
+        ("uint8 pipeline", lambda img: indexing.image_prepare(encoder, img), np.stack),
+    ]:
+        started = time.perf_counter()
+        stack([prepare(img) for img in images])
+        single = len(images) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pixels = list(pool.map(prepare, images))
+        stack(pixels)
+        pooled = len(images) / (time.perf_counter() - started)
+        rows.append([label, round(single, 1), round(pooled, 1), round(pooled / single, 2)])
+        report[label] = {"single_thread_images_per_s": single, "pool_images_per_s": pooled}
+    write(
+        f"Feed only ({encoder.key}, {opts['size']} px photos, {len(images)} images, "
+        f"{workers} decode threads, {cores} cores):"
+    )
+    write(harness.table(["preprocessing", "1 thread img/s", "pool img/s", "pool / 1"], rows))
+    return report
+
+
+def _encoder(opts: dict) -> ClipEncoder:
     spec = ModelSpec(
         opts["model"] or settings.CLIP_MODEL,
         settings.CLIP_PRETRAINED if opts["pretrained"] is None else opts["pretrained"],
     )
     try:
-        encoder = ClipEncoder(
+        return ClipEncoder(
             spec,
             device=opts["device"] or settings.CLIP_DEVICE,
             batch_size=opts["batch_size"] or settings.CLIP_BATCH_SIZE,
@@ -51,6 +96,11 @@ def _measure(opts: dict, write: Callable[[str], None]) -> dict:
         )
     except ModelLoadError as exc:
         raise CommandError(f"{exc} (--pretrained '' benchmarks random weights)") from None
+
+
+def _measure(opts: dict, write: Callable[[str], None]) -> dict:
+    ids = _image_ids(opts["images"])
+    encoder = _encoder(opts)
     model = embedding_model_for(encoder)
     torch, _ = import_torch()
     write(

@@ -173,6 +173,11 @@ class ClipEncoder:
         model.eval()
         self.model = model
         self.preprocess = preprocess
+        self._geometry, normalize = _split_preprocess(preprocess)
+        if normalize is not None:
+            shape = (1, 3, 1, 1)
+            self._mean = torch.tensor(normalize.mean, device=self.device).view(shape)
+            self._std = torch.tensor(normalize.std, device=self.device).view(shape)
         self._lock = threading.Lock()
 
     @cached_property
@@ -199,22 +204,48 @@ class ClipEncoder:
         return torch.stack([self.preprocess(to_rgb(im)) for im in images])
 
     def preprocess_image(self, image: Image.Image):
-        """One PIL image -> a CPU tensor (thread-safe); ``embed_pixels`` takes a list of them."""
-        return self.preprocess(to_rgb(image))
+        """One PIL image -> the model's input pixels (thread-safe); ``embed_pixels`` takes a
+        list of them.
+
+        The model's own resize and crop, kept as uint8 (H, W, 3): the float conversion and
+        normalisation happen on the device in ``embed_pixels``, so a batch moves and stacks a
+        quarter of the bytes of float32 tensors. Vectors equal those of the reference
+        preprocessing (``preprocess_images``; a test compares them).
+        """
+        if self._geometry is None:  # a preprocess this code does not know how to split
+            return self.preprocess(to_rgb(image))
+        return np.asarray(self._geometry(to_rgb(image)), dtype=np.uint8)
 
     def embed_pixels(self, pixels) -> np.ndarray:
-        """A preprocessed batch (``preprocess_images``, or a list of ``preprocess_image``
-        results) -> unit vectors."""
+        """A batch: a list of ``preprocess_image`` results, or a float tensor from
+        ``preprocess_images`` (the reference path) -> unit vectors."""
         torch, _ = import_torch()
-        if isinstance(pixels, list | tuple):
-            pixels = torch.stack(pixels)
-        if self.device == "cuda":
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True).half()
+        if isinstance(pixels, list | tuple) and isinstance(pixels[0], np.ndarray):
+            pixels = self._from_uint8(np.stack(pixels))
         else:
-            pixels = pixels.to(self.device)
+            if isinstance(pixels, list | tuple):
+                pixels = torch.stack(pixels)
+            if self.device == "cuda":
+                pixels = pixels.pin_memory().to(self.device, non_blocking=True).half()
+            else:
+                pixels = pixels.to(self.device)
         with self._lock, torch.inference_mode():
             features = self.model.encode_image(pixels)
         return _normalise(features)
+
+    def _from_uint8(self, batch: np.ndarray):
+        """(N, H, W, 3) uint8 on the host -> normalised (N, 3, H, W) on the device, in the
+        model's precision; the division and normalisation run on the device."""
+        torch, _ = import_torch()
+        pixels = torch.from_numpy(batch)
+        if self.device == "cuda":
+            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
+        else:
+            pixels = pixels.to(self.device)
+        with torch.inference_mode():
+            pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0)
+            pixels = pixels.sub_(self._mean).div_(self._std)
+            return pixels.half() if self.precision == "fp16" else pixels
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         out = [
@@ -232,6 +263,21 @@ class ClipEncoder:
             with self._lock, torch.inference_mode():
                 out.append(_normalise(self.model.encode_text(tokens)))
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def _split_preprocess(preprocess) -> tuple[object | None, object | None]:
+    """open_clip's eval transform as (geometry: PIL -> PIL, Normalize), or (None, None) when it
+    is not the usual ``[..., ToTensor, Normalize]``."""
+    from torchvision.transforms import Compose, Normalize  # torch is loaded by now
+
+    steps = list(getattr(preprocess, "transforms", []))
+    names = [type(step).__name__ for step in steps]
+    tensor_at = next((i for i, n in enumerate(names) if n.endswith("ToTensor")), None)
+    if tensor_at is None or steps[tensor_at + 1 :] == [] or not isinstance(steps[-1], Normalize):
+        return None, None
+    if tensor_at != len(steps) - 2:
+        return None, None
+    return Compose(steps[:tensor_at]), steps[-1]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

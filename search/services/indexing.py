@@ -96,7 +96,7 @@ def embeddings_requests_collected() -> Iterator[EmbeddingRequests]:
 def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
     """Publish the embedding tasks in batches; with the broker down, log and leave it to the sweep.
 
-    Fails fast (well under a second, tests/test_indexing.py): one broker connection attempt with
+    Fails fast (well under a second, tests/search/services/test_indexing.py): one broker connection attempt with
     a short connect timeout (``CELERY_BROKER_TRANSPORT_OPTIONS``), no publish retry, and
     ``ignore_result``: nobody reads these results, so publishing never touches the result
     backend (Redis would first subscribe to the result channel, retrying 20 times, 1 s apart).
@@ -158,7 +158,7 @@ def images_embed(*, image_ids: Sequence[int], encoder: Encoder | None = None) ->
         # a single batch is decoded by all threads. The next batch is decoded while the model
         # runs on this one; no more than two batches are held, whatever the number of ids.
         def submit(chunk: list[ProductImage]) -> list[Future]:
-            return [pool.submit(_prepare, encoder, img) for img in chunk]
+            return [pool.submit(image_prepare, encoder, img) for img in chunk]
 
         in_flight = deque(submit(chunk) for chunk in chunks[:2])
         for i, chunk in enumerate(chunks):
@@ -205,7 +205,9 @@ class _Writer:
             self._thread.shutdown(wait=True)
 
 
-def _prepare(encoder: Encoder, image: ProductImage):
+def image_prepare(encoder: Encoder, image: ProductImage):
+    """Read, decode and preprocess one catalog image for ``encoder.embed_pixels`` (None if it
+    cannot be read); thread-safe, the unit of work of the decode pool."""
     pil = _load(image)
     return None if pil is None else encoder.preprocess_image(pil)
 

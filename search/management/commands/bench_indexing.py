@@ -33,6 +33,11 @@ class Command(BaseCommand):
             default=None,
             help="time the naive loop on the first N images only (it is slow on big models)",
         )
+        parser.add_argument(
+            "--feed-only",
+            action="store_true",
+            help="time decode + preprocess to model-ready pixels only (no model, no writes)",
+        )
         parser.add_argument("--json", type=Path, default=None)
 
     def handle(self, *args, **opts):

@@ -34,6 +34,27 @@ def test_bench_indexing_compares_batched_and_naive(tmp_path):
     assert names and not any(default_storage.exists(n) for n in names)  # photos cleaned up
 
 
+def test_bench_indexing_feed_only_times_preprocessing_without_the_model(tmp_path):
+    out = io.StringIO()
+    report = tmp_path / "feed.json"
+    call_command(
+        "bench_indexing",
+        images=12,
+        model="shop-clip-tiny",
+        pretrained="",
+        feed_only=True,
+        json=report,
+        stdout=out,
+    )
+    result = json.loads(report.read_text())
+    assert result["images"] == 12
+    for path in ("float32 reference", "uint8 pipeline"):
+        assert result[path]["single_thread_images_per_s"] > 0
+        assert result[path]["pool_images_per_s"] > 0
+        assert f"| {path}" in out.getvalue()
+    assert ImageEmbedding.objects.count() == 0  # nothing embedded or written
+
+
 def test_bench_search_reports_latency_recall_and_full_pages(tmp_path):
     out = io.StringIO()
     report = tmp_path / "search.json"
