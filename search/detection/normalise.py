@@ -1,0 +1,80 @@
+"""A shopper's photo -> a catalog-like shot of its main item, before it is embedded.
+
+Catalog photos show one item, centred, filling a light square. A phone photo has it small,
+off-centre, on another background, darker. ``catalog_look`` crops to the main detected item
+with a margin, puts it on a light square canvas (the background replaced through a soft matte)
+and, for photos that are not on a light background, brightens the item a little. A photo that
+already looks like a catalog shot, or where nothing is found, is returned as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from search.detection.base import Detection, Detector
+from search.detection.foreground import Foreground, distance, rgb_on_white, segment
+
+CANVAS = (248, 248, 246)  # the catalog's studio background (the demo catalog's own)
+MARGIN = 0.05  # of the item's longer side, each way (catalog shots leave about this much)
+MAX_GAIN = 1.6  # brightening of an item on a dark photo, at most
+LIGHT_BACKGROUND = 200.0  # border luminance above which a photo counts as a studio shot
+
+
+def already_catalog_like(fg: Foreground, main: Detection) -> bool:
+    x, y, w, h = main.box
+    centred = abs(x + w / 2 - 0.5) < 0.1 and abs(y + h / 2 - 0.5) < 0.1
+    return fg.background_luminance >= LIGHT_BACKGROUND and max(w, h) >= 0.8 and centred
+
+
+def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.Image:
+    """The main item (largest detection) as a catalog shot; ``detector`` defaults to the
+    foreground segmentation itself (its boxes), any other detector supplies the box only."""
+    fg = segment(image)
+    boxes = detector.detect(image) if detector is not None else fg.boxes
+    if not boxes:
+        return image
+    main = max(boxes, key=lambda d: d.area)
+    if already_catalog_like(fg, main):
+        return image
+    return item_on_canvas(rgb_on_white(image), fg, main.box)
+
+
+def item_on_canvas(
+    rgb: Image.Image, fg: Foreground, box: tuple[float, float, float, float]
+) -> Image.Image:
+    """The ``box`` region, squared with a margin, background matted out onto ``CANVAS``."""
+    W, H = rgb.size
+    x, y, w, h = box[0] * W, box[1] * H, box[2] * W, box[3] * H
+    side = max(2, round(max(w, h) * (1 + 2 * MARGIN)))
+    left, top = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+    region = (max(0, left), max(0, top), min(W, left + side), min(H, top + side))
+    crop = np.asarray(rgb.crop(region), dtype=np.float32)
+    # Soft matte: 0 at the background, 1 well past the threshold; only inside the (slightly
+    # grown) item mask, so background texture outside the item never comes along.
+    dist = distance(
+        np.asarray(rgb.crop(region).filter(ImageFilter.BoxBlur(1)), np.float32), fg.background
+    )
+    alpha = np.clip((dist - 0.5 * fg.threshold) / fg.threshold, 0.0, 1.0)
+    grown = Image.fromarray(fg.mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
+    grown = grown.resize((W, H), Image.Resampling.BILINEAR).crop(region)
+    alpha = (alpha * (np.asarray(grown, dtype=np.float32) / 255.0))[..., None]
+    crop = crop * _gain(crop, alpha, fg)
+    canvas = np.empty((side, side, 3), np.float32)
+    canvas[:] = CANVAS
+    ox, oy = region[0] - left, region[1] - top
+    patch = canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]]
+    canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = patch * (1 - alpha) + crop * alpha
+    return Image.fromarray(canvas.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def _gain(crop: np.ndarray, alpha: np.ndarray, fg: Foreground) -> float:
+    """Mild auto-contrast: on a photo without a light background, scale the item so its
+    brightest part reaches a studio level (at most ``MAX_GAIN``; black stays dark)."""
+    if fg.background_luminance >= LIGHT_BACKGROUND:
+        return 1.0
+    item = crop.max(axis=-1)[alpha[..., 0] > 0.5]
+    if item.size == 0:
+        return 1.0
+    peak = float(np.percentile(item, 99))
+    return float(np.clip(235.0 / max(peak, 1.0), 1.0, MAX_GAIN))
