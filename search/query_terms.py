@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from search.detection import query_photo
 from search.filters import CatalogFilters
 from search.services.query import SearchRequest, Term
 
@@ -30,7 +31,10 @@ def image_terms(data: dict) -> list[Term]:
     text = (data.get("text") or "").strip()
     text_weight = data["text_weight"] if text else 0.0
     if data.get("image") is not None:
-        terms = [Term(kind="image", image=data["image"], weight=1.0 - text_weight)]
+        # The main item, as the catalog would show it (search/detection/normalise.py); the
+        # request's ``auto_crop`` (default on) turns it off.
+        image = query_photo(data["image"]) if data.get("auto_crop", True) else data["image"]
+        terms = [Term(kind="image", image=image, weight=1.0 - text_weight)]
     else:
         terms = [Term(kind="product", product_id=data["product"], weight=1.0 - text_weight)]
     if text:

@@ -189,6 +189,10 @@ SEARCH_LEXICON_SECONDS = env.int("SEARCH_LEXICON_SECONDS", default=60)
 SEARCH_VECTOR_STORE = env(
     "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"
 )
+# Item detection (search/detection/): "foreground" (weightless, the photo's border is the
+# background) or a dotted path to a class with detect(image, max_items=...).
+DETECTOR = env("DETECTOR", default="foreground")
+DETECTOR_MAX_ITEMS = env.int("DETECTOR_MAX_ITEMS", default=8)  # items per photo, largest first
 HNSW_M = env.int("HNSW_M", default=16)
 HNSW_EF_CONSTRUCTION = env.int("HNSW_EF_CONSTRUCTION", default=64)
 # 200: recall@10 0.99 vs 0.95 at 100 on 100k vectors, same latency (README "Benchmarks").

@@ -142,6 +142,11 @@ class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
     negative_weight = serializers.FloatField(
         required=False, min_value=0.0, max_value=1.0, default=DEFAULT_NEGATIVE_WEIGHT
     )
+    auto_crop = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Crop to the main item and show it like a catalog shot before searching",
+    )
 
 
 class WeightedImageSerializer(serializers.Serializer):
@@ -298,3 +303,29 @@ class SuggestionSerializer(serializers.Serializer):
 
 class SuggestOutputSerializer(serializers.Serializer):
     suggestions = SuggestionSerializer(many=True)
+
+
+class DetectInputSerializer(FiltersSerializer):
+    """Shop the look: a photo; every item found gets its own results (with these filters)."""
+
+    image = ImageInputField(help_text="Photo (file or data URL)")
+    max_items = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=30,
+        help_text="Most items (default DETECTOR_MAX_ITEMS)",
+    )
+
+
+class DetectedItemSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.FloatField(), help_text="x, y, w, h as fractions of the photo"
+    )
+    category = serializers.CharField(source="detection.category", allow_null=True)
+    confidence = serializers.FloatField(source="detection.confidence", help_text="0..1")
+    results = ProductCardSerializer(source="results.hits", many=True)
+
+
+class DetectOutputSerializer(serializers.Serializer):
+    items = DetectedItemSerializer(many=True)
+    message = serializers.CharField(help_text="Why the list is empty, else ''")

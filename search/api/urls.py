@@ -10,6 +10,7 @@ urlpatterns = [
     path("products/<int:pk>/similar/", views.SimilarProductsApi.as_view(), name="similar"),
     path("describe/", views.DescribeApi.as_view(), name="describe"),
     path("similarity/", views.SimilarityApi.as_view(), name="similarity"),
+    path("detect/", views.DetectApi.as_view(), name="detect"),
     path("suggest/", views.SuggestApi.as_view(), name="suggest"),
     path("stats/", views.StatsApi.as_view(), name="stats"),
     path("reindex/", views.ReindexApi.as_view(), name="reindex"),

@@ -20,6 +20,7 @@ from search.query_terms import (
 from search.selectors import index_stats
 from search.services.describe import image_describe, text_image_similarity
 from search.services.indexing import pending_sweep
+from search.services.look import look_search
 from search.services.query import products_search
 from search.services.suggest import suggestions_for
 from shop.models import Product
@@ -202,6 +203,46 @@ class DescribeApi(SearchAPIView):
             image=data.get("image"), product_id=data.get("product"), top=data["top"]
         )
         return Response(s.DescribeOutputSerializer(result).data)
+
+
+class DetectApi(SearchAPIView):
+    @extend_schema(
+        summary="Shop the look: every item in a photo, each with its own results",
+        description=(
+            "Multipart (`image` file) or JSON (`image` as a base64 data URL). The detector "
+            "(`DETECTOR`) finds the items, largest first (at most `max_items`); each box is "
+            "searched by itself, with the filters. A photo without items answers an empty "
+            "`items` list and a `message`."
+        ),
+        request=s.DetectInputSerializer,
+        responses={200: s.DetectOutputSerializer, **ERRORS},
+        examples=[
+            OpenApiExample("A photo", value={"image": TINY_PNG, "limit": 10}, request_only=True),
+            OpenApiExample(
+                "Two items",
+                value={
+                    "items": [
+                        {
+                            "box": [0.05, 0.1, 0.4, 0.8],
+                            "category": "Sneaker",
+                            "confidence": 0.93,
+                            "results": [CARD],
+                        }
+                    ],
+                    "message": "",
+                },
+                response_only=True,
+            ),
+            ERROR_EXAMPLE,
+        ],
+    )
+    def post(self, request):
+        params = s.DetectInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        template = search_request_from({**data, "limit": data.get("limit") or 10}, [])
+        look = look_search(data["image"], request=template, max_items=data.get("max_items"))
+        return Response(s.DetectOutputSerializer(look, context={"request": request}).data)
 
 
 class SimilarityApi(SearchAPIView):

@@ -50,30 +50,33 @@ def item_on_canvas(
     left, top = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
     region = (max(0, left), max(0, top), min(W, left + side), min(H, top + side))
     crop = np.asarray(rgb.crop(region), dtype=np.float32)
-    # Soft matte: 0 at the background, 1 well past the threshold; only inside the (slightly
-    # grown) item mask, so background texture outside the item never comes along.
-    dist = distance(
-        np.asarray(rgb.crop(region).filter(ImageFilter.BoxBlur(1)), np.float32), fg.background
-    )
-    alpha = np.clip((dist - 0.5 * fg.threshold) / fg.threshold, 0.0, 1.0)
     grown = Image.fromarray(fg.mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
-    grown = grown.resize((W, H), Image.Resampling.BILINEAR).crop(region)
-    alpha = (alpha * (np.asarray(grown, dtype=np.float32) / 255.0))[..., None]
-    crop = crop * _gain(crop, alpha, fg)
+    inside = np.asarray(grown.resize((W, H), Image.Resampling.BILINEAR).crop(region)) > 127
+    gain = _gain(crop, inside, fg)
+    crop, bg = crop * gain, fg.background * gain
+    # Colour unmixing: an edge pixel is alpha * item + (1 - alpha) * background, with alpha
+    # from its distance to the background over the item's own; the background share is
+    # swapped for the canvas, so edges fade to white as in a studio shot, not to the old
+    # background. Outside the (slightly grown) item mask: canvas only.
+    dist = distance(crop, bg)
+    solid = dist[inside & (dist > 2 * fg.threshold * gain)]
+    reach = float(np.median(solid)) if solid.size else float(dist.max(initial=1.0))
+    alpha = np.clip(dist / max(reach, 1.0), 0.0, 1.0)[..., None]
+    item = crop + (1 - alpha) * (np.array(CANVAS, np.float32) - bg)
+    crop = np.where(inside[..., None], item, np.array(CANVAS, np.float32))
     canvas = np.empty((side, side, 3), np.float32)
     canvas[:] = CANVAS
     ox, oy = region[0] - left, region[1] - top
-    patch = canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]]
-    canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = patch * (1 - alpha) + crop * alpha
+    canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
     return Image.fromarray(canvas.clip(0, 255).astype(np.uint8), "RGB")
 
 
-def _gain(crop: np.ndarray, alpha: np.ndarray, fg: Foreground) -> float:
+def _gain(crop: np.ndarray, inside: np.ndarray, fg: Foreground) -> float:
     """Mild auto-contrast: on a photo without a light background, scale the item so its
     brightest part reaches a studio level (at most ``MAX_GAIN``; black stays dark)."""
     if fg.background_luminance >= LIGHT_BACKGROUND:
         return 1.0
-    item = crop.max(axis=-1)[alpha[..., 0] > 0.5]
+    item = crop.max(axis=-1)[inside & (distance(crop, fg.background) > fg.threshold)]
     if item.size == 0:
         return 1.0
     peak = float(np.percentile(item, 99))
