@@ -23,6 +23,9 @@ class EmbeddingModel(models.Model):
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # Top similarities of in-catalog queries for this model (search.services.relevance):
+    # what "a close match" means for it, relative to the catalog, not a fixed cosine.
+    calibration = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         constraints = [

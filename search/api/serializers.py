@@ -251,6 +251,8 @@ class SearchOutputSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     understood = serializers.SerializerMethodField()
     did_you_mean = serializers.SerializerMethodField()
+    close_match = serializers.SerializerMethodField()
+    confidence = serializers.SerializerMethodField()
     results = ProductCardSerializer(source="hits", many=True)
 
     @extend_schema_field(UnderstoodSerializer(many=True))
@@ -261,6 +263,16 @@ class SearchOutputSerializer(serializers.Serializer):
 
     def get_did_you_mean(self, response) -> str | None:
         return response.parsed.did_you_mean if response.parsed else None
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_close_match(self, response) -> bool | None:
+        """Whether the best result is a close match for this model and catalog."""
+        return response.relevance.close_match if response.relevance else None
+
+    @extend_schema_field(OpenApiTypes.FLOAT)
+    def get_confidence(self, response) -> float | None:
+        """0..1: the share of in-catalog queries whose best similarity this one reaches."""
+        return response.relevance.confidence if response.relevance else None
 
 
 class LabelSerializer(serializers.Serializer):

@@ -79,7 +79,8 @@ def _top(text: str, k: int, *, understood: bool):
 
 def suites_evaluate(*, k: int = 10, tick: Callable[[int], None] | None = None) -> dict[str, float]:
     """``{"<suite> <part> P@k": ..., "<suite> <part> P@k vector only": ...}`` and, for the price
-    suite, the share of results within the bound and of queries whose phrase was understood."""
+    suite, the share of results within the bound and of queries whose phrase was understood;
+    the share of queries flagged "no close match", out-of-domain (``no_match``) and in-domain."""
     rows = {
         p.id: Row(p.colour.lower(), p.category.name, p.category.slug, p.price)
         for p in Product.objects.select_related("category")
@@ -93,10 +94,15 @@ def suites_evaluate(*, k: int = 10, tick: Callable[[int], None] | None = None) -
     for name, suite in suites_load().items():
         for part in PARTS:
             for query in suite[part]:
+                fused = _top(query["q"], k, understood=True)
+                flagged = float(fused.relevance is not None and not fused.relevance.close_match)
+                if query.get("no_match"):
+                    add(f"no-match {part} out-of-domain flagged", flagged)
+                    continue
+                add(f"no-match {part} in-domain flagged", flagged)
                 relevant = relevance(query, slugs)
                 total = sum(relevant(r) for r in rows.values())
                 denominator = min(k, total) or 1
-                fused = _top(query["q"], k, understood=True)
                 hits = [rows[h.product.id] for h in fused.hits if h.product.id in rows]
                 add(f"{name} {part} P@{k}", sum(map(relevant, hits)) / denominator)
                 plain = _top(query["q"], k, understood=False)

@@ -24,7 +24,9 @@ from search.filters import CatalogFilters
 from search.models import EmbeddingModel
 from search.query_understanding import ParsedQuery
 from search.selectors import active_embedding_model, image_vectors
+from search.services import relevance as rel
 from search.services.fusion import Fused, ranked, rrf
+from search.services.relevance import Relevance
 from search.services.understanding import filters_understood, query_understand
 from search.vectorstore import VectorHit, keyword, vector_store
 from shop.models import Product
@@ -82,6 +84,7 @@ class SearchResponse:
     limit: int
     offset: int
     parsed: ParsedQuery | None = None
+    relevance: Relevance | None = None
 
     @property
     def has_more(self) -> bool:
@@ -194,7 +197,52 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
         exclude_product_ids=tuple(sorted(exclude)),
         min_similarity=request.min_score,
     )
-    return SearchResponse(_hydrate(raw, request.offset), model, request.limit, request.offset)
+    # The judgement is about the best result, not this page's.
+    best = raw if raw and not request.offset else None
+    if best is None:
+        best = vector_store().nearest_images(
+            model=model, vector=vector, filters=request.filters, limit=1
+        )
+    kind = "image" if any(t.kind != "text" and t.weight > 0 for t in request.terms) else "text"
+    judged = judge(model, kind, best[0].similarity if best else None, encoder)
+    hits = _hydrate(raw, request.offset)
+    return SearchResponse(hits, model, request.limit, request.offset, relevance=judged)
+
+
+def judge(
+    model: EmbeddingModel, kind: str, top: float | None, encoder: Encoder | None = None
+) -> Relevance:
+    """Whether ``top`` (the best similarity of a ``kind`` query) is a close match for this
+    model and catalog (``search.services.relevance``); calibrates first when needed."""
+    products = Product.objects.count()
+    values = rel.calibration_current(model, kind, products)
+    if values is None:
+        values = calibrate(model, encoder)[kind]
+    return rel.relevance_of(top, values)
+
+
+def calibrate(model: EmbeddingModel, encoder: Encoder | None = None) -> dict[str, list[float]]:
+    """Top similarities of in-catalog queries: up to ``relevance.SAMPLE`` products spread over
+    the catalog, their titles as text queries and their photos (stored vectors) as photo
+    queries that may not find the product itself. Stored on the model."""
+    products = list(Product.objects.order_by("id").values_list("id", "title"))
+    sample = products[:: max(1, len(products) // rel.SAMPLE)][: rel.SAMPLE]
+    store, none = vector_store(), CatalogFilters()
+    tops: dict[str, list[float]] = {"text": [], "image": []}
+    if sample:
+        for vector in text_vectors(model, [title for _, title in sample], encoder):
+            found = store.nearest_images(model=model, vector=vector, filters=none, limit=1)
+            tops["text"] += [h.similarity for h in found]
+    for product_id, _ in sample:
+        vectors = image_vectors(model=model, product_id=product_id)
+        if len(vectors):
+            vector = _unit(vectors.mean(axis=0))
+            found = store.nearest_images(
+                model=model, vector=vector, filters=none, limit=1, exclude_product_ids=(product_id,)
+            )
+            tops["image"] += [h.similarity for h in found]
+    rel.calibration_store(model, products=len(products), **tops)
+    return {kind: sorted(values) for kind, values in tops.items()}
 
 
 def _hydrate(raw: list[VectorHit], offset: int) -> list[ProductHit]:
@@ -232,9 +280,10 @@ def text_search(
             filters=filters, limit=request.limit, offset=request.offset, exclude_product_ids=exclude
         )
         fused = [Fused(pid, 0.0, ()) for pid in ids]
-        return SearchResponse(
-            _hydrate_fused(fused, {}, request.offset), model, request.limit, request.offset, parsed
-        )
+        hits = _hydrate_fused(fused, {}, request.offset)
+        # Every product listed meets what was asked (the bound): nothing to judge.
+        judged = Relevance(bool(hits), 1.0 if hits else 0.0)
+        return SearchResponse(hits, model, request.limit, request.offset, parsed, judged)
     terms = [Term(kind="text", text=parsed.vector_text)]
     terms += [
         Term(kind="text", text=w, weight=-DEFAULT_NEGATIVE_WEIGHT) for w in parsed.negative_words
@@ -269,7 +318,18 @@ def text_search(
     missing = [f.product_id for f in page if f.product_id not in best]
     best.update(store.image_similarities(model=model, vector=vector, product_ids=missing))
     hits = _hydrate_fused(page, best, request.offset)
-    return SearchResponse(hits, model, request.limit, request.offset, parsed)
+    judged = judge(model, "text", vector_hits[0].similarity if vector_hits else None, encoder)
+    matched = keyword_hits[0].groups_matched if keyword_hits else 0
+    if matched >= min(len(parsed.groups), keyword.MAX_GROUPS):
+        # Every word of the query is in some product's own text: a close match whatever the
+        # model thinks, and at least even odds.
+        judged = Relevance(True, max(judged.confidence, 0.5))
+    elif not matched:
+        # Not one word the catalog knows ("laptop charger"): text similarities of a model
+        # that never saw such words are no evidence of a match (measured: the demo model's
+        # best similarity for nonsense sits inside the in-catalog range).
+        judged = Relevance(False, min(judged.confidence, 0.1))
+    return SearchResponse(hits, model, request.limit, request.offset, parsed, judged)
 
 
 def _hydrate_fused(

@@ -1,0 +1,52 @@
+"""Is the best result a close match? Decided relative to the catalog, per model.
+
+Raw cosines mean different things per model and per modality (the demo model scores any
+photo, a blank one included, between 0.97 and 1.0), so no fixed cut-off works. Instead each
+model keeps the top similarities that in-catalog queries reach (product titles as text
+queries, product photos as photo queries; ``EmbeddingModel.calibration``), and a query's
+confidence is the share of those it matches or beats. A query is a close match unless it
+falls below the ``SEARCH_CLOSE_MATCH_QUANTILE`` of in-catalog queries, so by construction about
+that share of in-catalog queries is flagged.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from search.models import EmbeddingModel
+
+# Recalibrate when the catalog has grown or shrunk by more than this share since.
+STALE_SHARE = 0.25
+SAMPLE = 100
+
+
+@dataclass(frozen=True)
+class Relevance:
+    close_match: bool
+    confidence: float
+
+
+def calibration_current(model: EmbeddingModel, kind: str, products: int) -> list[float] | None:
+    """The stored top similarities of in-catalog ``kind`` queries, unless missing or stale."""
+    stored = model.calibration or {}
+    values, then = stored.get(kind), stored.get("products", 0)
+    if not values or abs(products - then) > STALE_SHARE * max(then, 1):
+        return None
+    return values
+
+
+def calibration_store(model: EmbeddingModel, *, products: int, **kinds: Sequence[float]) -> None:
+    model.calibration = {"products": products, **{k: sorted(v) for k, v in kinds.items()}}
+    EmbeddingModel.objects.filter(pk=model.pk).update(calibration=model.calibration)
+
+
+def relevance_of(top: float | None, values: Sequence[float]) -> Relevance:
+    """Confidence = the share of in-catalog queries whose top similarity ``top`` matches."""
+    if top is None or not values:
+        return Relevance(False, 0.0)
+    confidence = bisect_right(values, top) / len(values)
+    return Relevance(confidence >= settings.SEARCH_CLOSE_MATCH_QUANTILE, round(confidence, 3))
