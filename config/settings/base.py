@@ -185,6 +185,10 @@ SEARCH_FUSION_CANDIDATES = env.int("SEARCH_FUSION_CANDIDATES", default=100)
 # How long a process trusts its cached lexicon (categories, colours, synonyms); an edit of a
 # synonym in the admin clears it at once.
 SEARCH_LEXICON_SECONDS = env.int("SEARCH_LEXICON_SECONDS", default=60)
+# A query is "no close match" when its best similarity is below this share of in-catalog
+# queries' best similarities (per model, search/services/relevance.py): about this share of
+# in-catalog queries is flagged by construction; raise it to flag more out-of-domain ones.
+SEARCH_CLOSE_MATCH_QUANTILE = env.float("SEARCH_CLOSE_MATCH_QUANTILE", default=0.05)
 # Dotted path of the vector store class (search/vectorstore/base.py says what it must do).
 SEARCH_VECTOR_STORE = env(
     "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"
