@@ -72,7 +72,10 @@ def relevance(query: dict, slugs: dict[str, str]) -> Callable[[Row], bool]:
 
 def _top(text: str, k: int, *, understood: bool):
     request = SearchRequest(
-        terms=[Term(kind="text", text=text)], limit=k, query=text if understood else None
+        terms=[Term(kind="text", text=text)],
+        limit=k,
+        query=text if understood else None,
+        understand_terms=understood,
     )
     return products_search(request)
 

@@ -7,6 +7,7 @@ re-normalised. Negative weights push results away from a direction ("not leather
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Sequence
@@ -27,7 +28,11 @@ from search.selectors import active_embedding_model, image_vectors
 from search.services import relevance as rel
 from search.services.fusion import Fused, ranked, rrf
 from search.services.relevance import Relevance
-from search.services.understanding import filters_understood, query_understand
+from search.services.understanding import (
+    filters_understood,
+    modifier_understood,
+    query_understand,
+)
 from search.vectorstore import VectorHit, keyword, vector_store
 from shop.models import Product
 
@@ -60,6 +65,9 @@ class SearchRequest:
     # The shopper's own words (text search): read by query understanding and answered by
     # both legs, fused. None: the terms alone, vector leg only (photo, hybrid, similar).
     query: str | None = None
+    # Read the positive text terms of a photo/product/hybrid query like a query ("this but
+    # in navy" -> blue, "not leather" -> a negative term, "under 50" -> a filter).
+    understand_terms: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,8 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
     model = require_active_model()
     if request.query is not None:
         return text_search(model, request, encoder)
+    if request.understand_terms:
+        request = _terms_understood(request)
     vector = query_vector(model, request.terms, encoder)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
@@ -207,6 +217,23 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
     judged = judge(model, kind, best[0].similarity if best else None, encoder)
     hits = _hydrate(raw, request.offset)
     return SearchResponse(hits, model, request.limit, request.offset, relevance=judged)
+
+
+def _terms_understood(request: SearchRequest) -> SearchRequest:
+    terms, filters = [], request.filters
+    for term in request.terms:
+        parsed = modifier_understood(term.text) if term.kind == "text" and term.weight > 0 else None
+        if parsed is None:
+            terms.append(term)
+            continue
+        if parsed.vector_text:
+            terms.append(dataclasses.replace(term, text=parsed.vector_text))
+        terms += [
+            dataclasses.replace(term, text=w, weight=-DEFAULT_NEGATIVE_WEIGHT)
+            for w in [*parsed.negative_words, *parsed.exclude_colours]
+        ]
+        filters = filters_understood(filters, parsed)
+    return dataclasses.replace(request, terms=terms, filters=filters)
 
 
 def judge(

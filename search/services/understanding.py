@@ -101,3 +101,17 @@ def filters_understood(filters: CatalogFilters, parsed: ParsedQuery) -> CatalogF
 
 def _tighter(a: Decimal | None, b: Decimal | None, pick) -> Decimal | None:
     return b if a is None else a if b is None else pick(a, b)
+
+
+def modifier_understood(text: str) -> ParsedQuery | None:
+    """The words of a "this, but ..." modifier, read like a query (no spelling fixes: a
+    modifier is short and a wrong fix would steer the look), or None when reading them
+    changes nothing (no shade or synonym mapped, no negation, no price): the text then goes
+    to the model exactly as typed, as before."""
+    parsed = parse_query(text, lexicon())
+    changed = any(
+        u.kind in ("not", "price")
+        or (u.kind in ("colour", "category") and key(u.span) != key(u.value))
+        for u in parsed.understood
+    )
+    return parsed if changed else None

@@ -1,0 +1,52 @@
+"""'This, but ...' modifiers are read like queries: a shade is its colour, a negation and a
+price phrase hold, and text that needs no reading goes to the model as typed."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.services import indexing
+from shop.models import ProductImage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(make_product):
+    made = [
+        make_product(f"{c} {cat}", category=cat, colour=c, price=p, colours=[rgb])
+        for c, rgb in (("red", (210, 30, 40)), ("blue", (30, 80, 200)))
+        for cat, p in (("Sneaker", "40"), ("Dress", "90"))
+    ]
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+    return made
+
+
+def _similar(client, product, **body):
+    r = client.post(
+        "/api/search/image/",
+        {"product": product.pk, "text_weight": 0.5, **body},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.content
+    return r.json()["results"]
+
+
+def test_a_shade_is_its_catalog_colour(client, catalog):
+    navy = _similar(client, catalog[0], text="navy")
+    blue = _similar(client, catalog[0], text="blue")
+    assert [h["id"] for h in navy] == [h["id"] for h in blue]
+    assert [h["score"] for h in navy] == [h["score"] for h in blue]
+
+
+def test_a_negated_colour_and_a_price_phrase_hold(client, catalog):
+    assert all(h["colour"] != "red" for h in _similar(client, catalog[1], text="not red"))
+    assert all(float(h["price"]) <= 50 for h in _similar(client, catalog[1], text="under 50"))
+
+
+def test_plain_words_go_to_the_model_as_typed(client, catalog):
+    from search.services.understanding import modifier_understood
+
+    assert modifier_understood("a red sneaker") is None
+    assert modifier_understood("stripes") is None
+    assert modifier_understood("in navy").vector_text == "blue"
