@@ -214,3 +214,18 @@ def test_a_process_keeps_at_most_the_configured_number_of_models(
         assert get_encoder(b).embed_texts(["a red dress"]).shape == (1, 96)
     finally:
         clear_encoders()
+
+
+def test_warm_up_pushes_one_full_batch_through_the_configured_encoder(monkeypatch):
+    from search.embeddings.registry import get_encoder
+    from search.services.embedding_models import encoder_warm_up
+
+    encoder = get_encoder()
+    batches = []
+    embed_images = encoder.embed_images
+    monkeypatch.setattr(
+        encoder, "embed_images", lambda imgs: batches.append(imgs) or embed_images(imgs)
+    )
+    assert encoder_warm_up() is encoder
+    assert [len(b) for b in batches] == [encoder.batch_size]
+    assert {b.size for b in batches[0]} == {(224, 224)}

@@ -127,3 +127,11 @@ def test_unreadable_image_file_does_not_block_the_batch(make_product):
     ids = list(ProductImage.objects.values_list("id", flat=True))
     assert indexing.images_embed(image_ids=ids) == 1
     assert ImageEmbedding.objects.get().image.product == good
+
+
+def test_a_batch_with_fewer_vectors_than_images_writes_nothing():
+    """A model answering short must fail the batch, not store vectors against the wrong images."""
+    images = [ProductImage(), ProductImage()]
+    with pytest.raises(ValueError, match=r"zip\(\)"):
+        indexing._write_image_vectors(EmbeddingModel(), images, [np.zeros(4, dtype=np.float32)])
+    assert not ImageEmbedding.objects.exists()
