@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from search.benchmarks import harness, quality
+from search.benchmarks import harness, look, quality
 from search.embeddings import ModelSpec
 from search.embeddings.baseline import untrained_like
 
@@ -40,6 +40,13 @@ class Command(BaseCommand):
             "--no-suites", action="store_true", help="skip the query suites (queries/*.json)"
         )
         parser.add_argument("--json", dest="json_path", default=None)
+        parser.add_argument(
+            "--look",
+            action="store_true",
+            help="only shop the look: shoppers' photos and collages, before/after auto-crop",
+        )
+        parser.add_argument("--look-queries", type=int, default=60)
+        parser.add_argument("--look-collages", type=int, default=30)
 
     def handle(self, *args, **o):
         if not harness.ensure_throwaway("evaluate_search"):
@@ -47,6 +54,8 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)  # a throwaway database starts empty
         quality.catalog_ensure(per_pair=o["per_pair"], seed=o["seed"])
         trained = ModelSpec(o["model"], o["pretrained"])
+        if o["look"]:
+            return self.look(trained, o)
         with tempfile.TemporaryDirectory(prefix="untrained-") as tmp:
             specs = [("trained", trained)]
             if not o["no_baseline"]:
@@ -58,3 +67,15 @@ class Command(BaseCommand):
         if o["json_path"]:
             Path(o["json_path"]).write_text(json.dumps(report, indent=2) + "\n")
             self.stdout.write(f"wrote {o['json_path']}")
+
+    def look(self, spec: ModelSpec, o: dict) -> None:
+        quality.index_with(spec)
+        reports = {
+            f"{label} ({seed})": look.look_evaluate(
+                seed=seed, queries=o["look_queries"], collages=o["look_collages"], k=o["k"]
+            )
+            for label, seed in (("tuning", look.TUNING_SEED), ("held-out", look.HELD_OUT_SEED))
+        }
+        self.stdout.write(look.look_table(reports))
+        if o["json_path"]:
+            Path(o["json_path"]).write_text(json.dumps(reports, indent=2) + "\n")
