@@ -6,6 +6,7 @@ App modules are imported inside the fixtures: this file loads before Django is s
 from __future__ import annotations
 
 import atexit
+import importlib
 import io
 import os
 import shutil
@@ -79,6 +80,28 @@ def clip_tiny(settings, tiny_model_dir):
     settings.CLIP_PRETRAINED = f"local-dir:{tiny_model_dir}"
     settings.CLIP_BATCH_SIZE = 8
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _seeded_synonyms(request, _django_db_marker):
+    """The synonyms a fresh installation has (data migration 0003), in every database test.
+
+    Transactional tests (live server, workers) flush every table when they end, data-migration
+    rows included, so a later test would otherwise see a shop with no synonyms at all.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+        "live_server",
+    } & set(request.fixturenames)
+    if uses_db:
+        from django.apps import apps
+
+        from search.models import Synonym
+
+        if not Synonym.objects.exists():
+            importlib.import_module("search.migrations.0003_synonyms").seed(apps, None)
+    yield
 
 
 @pytest.fixture(autouse=True)
