@@ -16,6 +16,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Above this many pixels PIL would decompress gigabytes for a small file (a "bomb").
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# What a shop photo can be, read from the header before any pixel is decoded: each side, and
+# the long side over the short one (a 6000 x 60 banner is fine; 1,000,000 x 8 is an attack).
+MAX_SIDE = 12_000
+MAX_ASPECT = 100
+# The decoded image is never larger than this per side (nor, when the photo is larger, smaller
+# than half of it): JPEG decodes at a reduced scale (draft: 8000 x 6000 is decoded as
+# 2000 x 1500, 9 MB, not 144 MB), anything else is reduced right after decoding. CLIP looks at 224 px, the page
+# shows 320 px, and a shopper's crop of a tenth of the photo still has 200 px.
+MAX_DECODED_SIDE = 2048
+# The formats a shop photo can be; PIL registers forty more (PSD, DDS, BLP, SPIDER, AVIF...)
+# whose decoders are not for untrusted bytes. "MPO" is how PIL names many phone JPEGs.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_OPENED_AS = frozenset(FORMATS) | {"MPO"}
+ALLOWED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,(?P<data>.+)$", re.DOTALL)
 
@@ -32,13 +46,47 @@ def max_upload_bytes() -> int:
     return settings.SEARCH_MAX_UPLOAD_BYTES
 
 
+def _other_format(prefix: bytes) -> str | None:
+    """The name of a format PIL knows but we refuse, judged by its magic bytes only."""
+    Image.init()
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        try:
+            if name not in _OPENED_AS and accept and accept(prefix):
+                return name
+        except Exception:  # an accept function is a prefix test; never let it matter
+            continue
+    return None
+
+
+_ALLOWED_SIZES = (
+    f"Photos up to {MAX_SIDE:,} pixels per side, {MAX_PIXELS:,} pixels in all and an "
+    f"aspect ratio of at most {MAX_ASPECT}:1 are accepted."
+)
+
+
+def check_dimensions(width: int, height: int) -> None:
+    """Refuse, from the header alone, sizes no shop photo has; the message says what is allowed."""
+    allowed = _ALLOWED_SIZES
+    if width < 1 or height < 1:
+        raise InvalidImage(f"The image claims {width} x {height} pixels. {allowed}")
+    if width * height > MAX_PIXELS:
+        raise InvalidImage(
+            f"The image has too many pixels ({width:,} x {height:,}; limit {MAX_PIXELS:,}). "
+            f"Resize it and try again. {allowed}"
+        )
+    if max(width, height) > MAX_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvalidImage(
+            f"The image is {width:,} x {height:,} pixels, too long or too narrow. {allowed}"
+        )
+
+
 def open_image(source: IO[bytes] | bytes) -> Image.Image:
-    """Decode an image fully, upright (EXIF), first frame, in RGB/RGBA/L; or raise InvalidImage."""
+    """Decode an image upright (EXIF), first frame, in RGB/RGBA/L, at most ``MAX_DECODED_SIDE``
+    per side; or raise InvalidImage (400; 413 too many bytes; 415 a format we do not take)."""
     data = source if isinstance(source, bytes) else source.read(max_upload_bytes() + 1)
     if not data:
-        raise InvalidImage(
-            "The uploaded file is empty (0 bytes). Choose a JPEG, PNG, WebP or GIF photo."
-        )
+        raise InvalidImage(f"The uploaded file is empty (0 bytes). Choose a {ALLOWED} photo.")
     if len(data) > max_upload_bytes():
         raise InvalidImage(
             f"The image is larger than {max_upload_bytes() // (1024 * 1024)} MB. Upload a smaller photo.",
@@ -47,24 +95,46 @@ def open_image(source: IO[bytes] | bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            fmt = image.format
+            check_dimensions(image.width, image.height)
             image.seek(0)  # animated GIF/WebP: the first frame
+            if fmt in ("JPEG", "MPO"):  # decode at 1/2, 1/4 or 1/8 scale straight away
+                # the smallest JPEG scale whose long side is still >= half the cap
+                scale = MAX_DECODED_SIDE / 2 / max(image.size)
+                if scale < 1:
+                    image.draft(
+                        image.mode, (round(image.width * scale), round(image.height * scale))
+                    )
             image.load()
+            if max(image.size) > MAX_DECODED_SIDE:
+                image.thumbnail((MAX_DECODED_SIDE, MAX_DECODED_SIDE), reducing_gap=2.0)
+            image = normalise_mode(ImageOps.exif_transpose(image))
+    except InvalidImage:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(
-            f"The image has too many pixels (limit {MAX_PIXELS:,}). Resize it and try again."
+            f"The image has too many pixels (limit {MAX_PIXELS:,}). Resize it and try again. "
+            + _ALLOWED_SIZES
         ) from None
     except UnidentifiedImageError:
+        other = _other_format(data[:16])
+        if other:
+            raise InvalidImage(
+                f"{other} images are not accepted. Upload a {ALLOWED} photo.", status=415
+            ) from None
         raise InvalidImage(
-            "The file is not an image we can read. Upload a JPEG, PNG, WebP or GIF photo."
+            f"The file is not an image we can read. Upload a {ALLOWED} photo."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except MemoryError:
+        raise InvalidImage("The image is too large to decode. Upload a smaller photo.") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder or EXIF failure is the file's fault
         raise InvalidImage(
-            f"The image is damaged or truncated ({exc}). Upload the photo again."
+            f"The image is damaged or truncated ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Upload the photo again."
         ) from None
-    return normalise_mode(ImageOps.exif_transpose(image))
+    image.format = fmt
+    return image
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

@@ -129,3 +129,51 @@ def save_random_tiny(folder: Path, config: str = TINY_CONFIG, seed: int = 0) -> 
         {k: v.contiguous() for k, v in model.state_dict().items()},
         folder / "open_clip_model.safetensors",
     )
+
+
+# Hostile files, written by hand: headers of formats PIL can open but a shop does not take
+# (each used to be a 500 from a decoder bug), and headers of allowed formats claiming sizes
+# no photo has (each used to cost seconds and hundreds of MB).
+
+
+def psd_truncated() -> bytes:
+    """A PSD header (3 channels, 64 x 64, 8 bit RGB), empty sections and no pixels."""
+    return b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 64, 64, 8, 3) + struct.pack(">IIIH", 0, 0, 0, 0)
+
+
+def dds_huge(width=1_507_344, height=8) -> bytes:
+    """A 633-byte-class DDS claiming 1,507,344 x 8 pixels, uncompressed RGB, with no pixels."""
+    pixel_format = struct.pack("<IIIIIIII", 32, 0x40, 0, 24, 0xFF0000, 0xFF00, 0xFF, 0)
+    header = struct.pack("<IIIIIII", 124, 0x1007, height, width, 0, 0, 0) + b"\0" * 44
+    return b"DDS " + header + pixel_format + struct.pack("<IIIII", 0x1000, 0, 0, 0, 0) + b"\0" * 500
+
+
+def blp_broken() -> bytes:
+    """A BLP2 header with an encoding PIL's decoder does not know: BLPFormatError."""
+    return b"BLP2" + struct.pack("<IBBBB", 1, 9, 8, 8, 0) + struct.pack("<II", 64, 64) + b"\0" * 256
+
+
+def spider_truncated() -> bytes:
+    """A SPIDER header (big-endian floats: 64 slices... of a 64 x 64 image) and no data."""
+    values = [1.0, 64.0, 0.0, 0.0, 64.0] + [0.0] * 7 + [256.0, 0.0, 256.0, 64.0 * 4] + [0.0] * 11
+    values[4] = 1.0  # iform: 2D image
+    values[11] = 64.0  # nsam
+    values[12] = 1.0  # labrec
+    values[21] = 256.0  # labbyt
+    values[22] = 256.0  # lenbyt
+    return struct.pack(">27f", *values)
+
+
+def avif_header() -> bytes:
+    """An ISO-BMFF "ftyp avif" box and no image: a RuntimeError from the AVIF decoder."""
+    return struct.pack(">I", 24) + b"ftypavif" + struct.pack(">I", 0) + b"avifmif1" + b"\0" * 64
+
+
+def webp_bad_exif() -> bytes:
+    """A valid WebP whose EXIF block is garbage: SyntaxError from ``ImageOps.exif_transpose``."""
+    return encode(red_square(), "WEBP", exif=b"Exif\x00\x00XX")
+
+
+def png_huge_strip(width=1_000_000, height=8) -> bytes:
+    """A small, valid PNG of 1,000,000 x 8 white pixels (about 8 KB)."""
+    return bomb_png(width, height)
