@@ -17,7 +17,7 @@ from search.query_terms import (
 )
 from search.services.query import Term
 
-PHOTO = object()  # stands for a decoded PIL image: the builders only pass it on
+PHOTO = object()  # a decoded photo, passed on as is (auto_crop off: cropping has its own tests)
 
 
 def test_filters_from_params_maps_category_and_empty_values():
@@ -52,7 +52,7 @@ def test_search_request_defaults_and_values(settings):
 
 
 def test_image_terms_photo_modifier_and_negative():
-    data = {"image": PHOTO, "text": "  in blue ", "text_weight": 0.25}
+    data = {"image": PHOTO, "auto_crop": False, "text": "  in blue ", "text_weight": 0.25}
     data |= {"negative": " stripes ", "negative_weight": 0.5}
     assert image_terms(data) == [
         Term(kind="image", image=PHOTO, weight=0.75),
@@ -62,16 +62,16 @@ def test_image_terms_photo_modifier_and_negative():
 
 
 def test_image_terms_without_text_ignore_the_text_weight():
-    data = {"image": PHOTO, "text": "   ", "text_weight": 0.25, "negative": "x"}
+    data = {"image": PHOTO, "auto_crop": False, "text": "   ", "text_weight": 0.25, "negative": "x"}
     data["negative_weight"] = 0.0  # a zero-weight negative is dropped
     assert image_terms(data) == [Term(kind="image", image=PHOTO, weight=1.0)]
-    assert image_terms({"image": PHOTO, "text_weight": 0.4}) == [
+    assert image_terms({"image": PHOTO, "auto_crop": False, "text_weight": 0.4}) == [
         Term(kind="image", image=PHOTO, weight=1.0)
     ]
 
 
 def test_similar_terms_search_by_the_product_and_drop_photo_and_negative():
-    data = {"image": PHOTO, "text": "longer", "text_weight": 0.3}
+    data = {"image": PHOTO, "auto_crop": False, "text": "longer", "text_weight": 0.3}
     data |= {"negative": "red", "negative_weight": 0.5}
     terms = similar_terms(42, data)
     assert terms == [
@@ -83,7 +83,7 @@ def test_similar_terms_search_by_the_product_and_drop_photo_and_negative():
 def test_hybrid_terms_keep_every_weight():
     data = {
         "text": {"red": 0.5, "leather": -0.25},
-        "images": [{"image": PHOTO, "weight": 0.2}],
+        "images": [{"image": PHOTO, "auto_crop": False, "weight": 0.2}],
         "products": [{"product": 9, "weight": 0.1}],
     }
     assert hybrid_terms(data) == [
