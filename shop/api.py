@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from shop import services
 from shop.images import open_image
 from shop.models import Product, ProductImage
+from shop.parsers import SafeJSONParser
 from shop.selectors import product_list
 
 
@@ -46,7 +47,7 @@ class ProductOutput(serializers.ModelSerializer):
 
 class ProductListApi(generics.ListCreateAPIView):
     serializer_class = ProductOutput
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
 
     @extend_schema_serializer(component_name="ProductCreateInput")
     class InputSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -24,6 +24,7 @@ from search.services.look import look_search
 from search.services.query import products_search
 from search.services.suggest import suggestions_for
 from shop.models import Product
+from shop.parsers import SafeJSONParser
 
 CARD = {
     "id": 7,
@@ -69,7 +70,7 @@ class SearchAPIView(APIView):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "search"
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
     def run_search(self, request, data, terms, **extra):
         result = products_search(search_request_from(data, terms, **extra))

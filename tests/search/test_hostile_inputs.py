@@ -126,3 +126,14 @@ def test_big_jpeg_decodes_reduced(client, indexed):
     assert elapsed < 1.0 and memory.grew_mb < 40, (elapsed, memory.grew_mb)
     r = client.post("/api/search/image/", {"image": SimpleUploadedFile("big.jpg", data)})
     assert r.status_code == 200 and len(r.json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/search/image/", "/api/search/hybrid/", "/api/describe/", "/api/similarity/"]
+)
+def test_json_nested_10000_deep_is_a_400(client, indexed, url):
+    body = "[" * 10_000 + "]" * 10_000
+    r = client.post(url, body, content_type="application/json")
+    assert r.status_code == 400, r.content[:300]
+    assert "nested too deeply" in r.json()["error"]
+    still_serving(client)
