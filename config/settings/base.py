@@ -114,9 +114,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing fails fast when Redis is down (well under a second; tests/test_indexing.py and
-# tests/test_resilience.py take the broker down): the save still succeeds and the sweep picks
-# the work up later. The broker: one connection attempt (max_retries below), a 1 s connect
+# Publishing fails fast when Redis is down (well under a second; the broker-down tests in
+# tests/search/services/test_indexing.py and tests/search/test_resilience.py take it down): the
+# save still succeeds and the sweep picks the work up later. The broker: one connection attempt (max_retries below), a 1 s connect
 # timeout (a host that drops packets would otherwise hang for the OS's minutes), no publish
 # retry. The result backend: embedding tasks are published with ignore_result (nobody reads
 # their results), so the save never waits on it; for the tasks whose result is read (the
@@ -244,5 +244,5 @@ CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 # Uploads up to the search limit stay in memory, so a query photo never touches the disk.
 # Django compares the whole request body (photo, multipart framing, the other fields) with
-# this, so it allows 64 KiB above the photo limit (tests/test_search_inputs.py).
+# this, so it allows 64 KiB above the photo limit (tests/search/test_search_inputs.py).
 FILE_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 64 * 1024

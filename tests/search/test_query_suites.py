@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from clip_train.fashion import CATEGORIES, PALETTE
 from search.benchmarks.suites import PARTS, Row, relevance, suites_load
-from shop.demo.fashion import CATEGORIES, PALETTE
 
 NAMES = {name for name, _, _ in CATEGORIES}
 

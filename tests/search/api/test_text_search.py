@@ -5,7 +5,6 @@ import pytest
 
 from search.services import indexing
 from shop.models import ProductImage
-from tests.test_search_modes import small_demo_catalog  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
