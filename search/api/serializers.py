@@ -160,6 +160,10 @@ class WeightedProductSerializer(ProductRefMixin, serializers.Serializer):
     weight = serializers.FloatField(min_value=-2.0, max_value=2.0, default=1.0)
 
 
+MAX_HYBRID_TERMS = 20  # text terms, and separately photos and products, per hybrid query
+MAX_TERM_CHARS = 500
+
+
 class HybridSearchInputSerializer(FiltersSerializer):
     """Several weighted terms at once: ``{"text": {"red": 1.0, "stripes": -0.3}}``."""
 
@@ -169,13 +173,27 @@ class HybridSearchInputSerializer(FiltersSerializer):
         default=dict,
         help_text="text -> weight in [-2, 2]; negative weights push away",
     )
-    images = WeightedImageSerializer(many=True, required=False, default=list)
-    products = WeightedProductSerializer(many=True, required=False, default=list)
+    images = WeightedImageSerializer(
+        many=True, required=False, default=list, max_length=MAX_HYBRID_TERMS
+    )
+    products = WeightedProductSerializer(
+        many=True, required=False, default=list, max_length=MAX_HYBRID_TERMS
+    )
 
     def validate_text(self, value: dict) -> dict:
+        # Each text term costs an encoder call and a cache entry: a few thousand in one
+        # request kept a worker busy for minutes (issue 12), so the query is bounded.
+        if len(value) > MAX_HYBRID_TERMS:
+            raise serializers.ValidationError(
+                f"At most {MAX_HYBRID_TERMS} text terms per query (got {len(value)})."
+            )
         for key in value:
             if not key.strip():
                 raise serializers.ValidationError("Text terms must not be empty.")
+            if len(key) > MAX_TERM_CHARS:
+                raise serializers.ValidationError(
+                    f"A text term may have at most {MAX_TERM_CHARS} characters."
+                )
         return value
 
     def validate(self, attrs):

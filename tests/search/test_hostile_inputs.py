@@ -137,3 +137,24 @@ def test_json_nested_10000_deep_is_a_400(client, indexed, url):
     assert r.status_code == 400, r.content[:300]
     assert "nested too deeply" in r.json()["error"]
     still_serving(client)
+
+
+def test_a_hybrid_query_with_thousands_of_terms_is_refused_quickly(client, indexed):
+    import time
+
+    terms = {f"word{i}": 0.1 for i in range(2000)}
+    started = time.perf_counter()
+    r = client.post("/api/search/hybrid/", {"text": terms}, content_type="application/json")
+    assert r.status_code == 400
+    assert "At most 20 text terms" in r.json()["error"]
+    assert time.perf_counter() - started < 2.0  # refused before any term is embedded
+    long = client.post(
+        "/api/search/hybrid/", {"text": {"x" * 501: 1.0}}, content_type="application/json"
+    )
+    assert long.status_code == 400 and "at most 500 characters" in long.json()["error"]
+    ok = client.post(
+        "/api/search/hybrid/",
+        {"text": {f"word{i}": 0.1 for i in range(20)}},
+        content_type="application/json",
+    )
+    assert ok.status_code == 200, ok.json()
