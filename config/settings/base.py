@@ -212,7 +212,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 24,
     "DEFAULT_THROTTLE_RATES": {"search": env("SEARCH_THROTTLE_RATE", default="120/min")},
     "EXCEPTION_HANDLER": "search.api.errors.exception_handler",
