@@ -130,6 +130,17 @@ def make_product(db):
     return _make
 
 
+@pytest.fixture
+def indexed(make_product):
+    """A red product and a blue one, embedded: an index to search for input tests."""
+    from search.services import indexing
+    from shop.models import ProductImage
+
+    make_product("Red", category="shoes", colours=[(220, 20, 30)])
+    make_product("Blue", category="bags", colours=[(20, 40, 220)])
+    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
+
+
 # Catalogs whose right answers are known, shared by the search, page and browser tests.
 
 

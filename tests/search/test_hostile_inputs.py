@@ -12,20 +12,11 @@ import time
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from search.services import indexing
-from shop.models import ProductImage
 from tests import factories as im
 
 pytestmark = pytest.mark.django_db
 
 ALLOWED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
-
-
-@pytest.fixture
-def indexed(make_product):
-    make_product("Red", category="shoes", colours=[(220, 20, 30)])
-    make_product("Blue", category="bags", colours=[(20, 40, 220)])
-    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
 
 
 def still_serving(client) -> None:

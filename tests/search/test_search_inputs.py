@@ -10,21 +10,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from search.services import indexing
 from shop.images import open_image
-from shop.models import ProductImage
 from tests import factories as im
 
 pytestmark = pytest.mark.django_db
 
 IMAGE_API = "/api/search/image/"
-
-
-@pytest.fixture
-def indexed(make_product):
-    make_product("Red", category="shoes", colours=[(220, 20, 30)])
-    make_product("Blue", category="bags", colours=[(20, 40, 220)])
-    indexing.images_embed(image_ids=list(ProductImage.objects.values_list("id", flat=True)))
 
 
 def upload(client, data: bytes, name="photo.png", **extra):
