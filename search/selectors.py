@@ -40,10 +40,22 @@ def product_ids_text_pending(*, model: EmbeddingModel, limit: int | None = None)
 
 
 def image_vectors(*, model: EmbeddingModel, product_id: int) -> np.ndarray:
-    rows = ImageEmbedding.objects.filter(model=model, image__product_id=product_id).values_list(
-        "embedding", flat=True
+    return products_image_vectors(model=model, product_ids=[product_id]).get(
+        product_id, np.zeros((0, 0), dtype=np.float32)
     )
-    return np.array([np.asarray(v, dtype=np.float32) for v in rows])
+
+
+def products_image_vectors(
+    *, model: EmbeddingModel, product_ids: list[int]
+) -> dict[int, np.ndarray]:
+    """Each product's image vectors from ``model``, for many products in one query."""
+    rows = ImageEmbedding.objects.filter(
+        model=model, image__product_id__in=product_ids
+    ).values_list("image__product_id", "embedding")
+    grouped: dict[int, list[np.ndarray]] = {}
+    for product_id, vector in rows:
+        grouped.setdefault(product_id, []).append(np.asarray(vector, dtype=np.float32))
+    return {product_id: np.array(vectors) for product_id, vectors in grouped.items()}
 
 
 def index_stats() -> dict:

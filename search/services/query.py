@@ -24,7 +24,7 @@ from search.embeddings.registry import get_encoder
 from search.filters import CatalogFilters
 from search.models import EmbeddingModel
 from search.query_understanding import ParsedQuery
-from search.selectors import active_embedding_model, image_vectors
+from search.selectors import active_embedding_model, image_vectors, products_image_vectors
 from search.services import relevance as rel
 from search.services.fusion import Fused, ranked, rrf
 from search.services.relevance import Relevance
@@ -260,8 +260,9 @@ def calibrate(model: EmbeddingModel, encoder: Encoder | None = None) -> dict[str
         for vector in text_vectors(model, [title for _, title in sample], encoder):
             found = store.nearest_images(model=model, vector=vector, filters=none, limit=1)
             tops["text"] += [h.similarity for h in found]
+    by_product = products_image_vectors(model=model, product_ids=[pid for pid, _ in sample])
     for product_id, _ in sample:
-        vectors = image_vectors(model=model, product_id=product_id)
+        vectors = by_product.get(product_id, ())
         if len(vectors):
             vector = _unit(vectors.mean(axis=0))
             found = store.nearest_images(
