@@ -9,6 +9,7 @@ apt_wanted=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_wanted+=(dataset-fashion-mnist)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null 2>&1 || apt_wanted+=(chromium)
+  command -v npm >/dev/null 2>&1 || apt_wanted+=(npm)
 fi
 if [ ${#apt_wanted[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -32,4 +33,14 @@ if [ ! -f "$stamp" ]; then
   echo "bootstrap: pip install -r $reqs (torch CPU build pinned by constraints.txt)"
   .venv/bin/pip install -q --disable-pip-version-check -r "$reqs" -c constraints.txt
   touch "$stamp"
+fi
+
+# Test-only JavaScript (axe-core for the accessibility checks), pinned by package-lock.json.
+if [ "$purpose" = test ] && [ ! -f node_modules/axe-core/axe.min.js ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: npm ci (axe-core)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  else
+    echo "bootstrap: npm not found; install Node.js (apt-get install npm) for the accessibility tests" >&2
+  fi
 fi

@@ -58,3 +58,35 @@ def screenshot(page):
         return path
 
     return _shot
+
+
+AXE_JS = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# What a shopper with a screen reader or a keyboard cannot get past; "moderate" findings are
+# reported by axe too but do not fail a page.
+BLOCKING_IMPACTS = ("critical", "serious")
+
+
+@pytest.fixture
+def axe():
+    """Run axe-core (from node_modules, never a CDN) on a page; return the blocking violations."""
+    if not AXE_JS.exists():
+        raise RuntimeError("axe-core missing: run scripts/bootstrap.sh test (npm ci).")
+
+    def _run(page, *, context: str | None = None) -> list[dict]:
+        page.add_script_tag(path=str(AXE_JS))
+        result = page.evaluate(
+            "async (ctx) => await axe.run(ctx || document, {resultTypes: ['violations']})",
+            context,
+        )
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "targets": [n["target"] for n in v["nodes"]][:5],
+            }
+            for v in result["violations"]
+            if v["impact"] in BLOCKING_IMPACTS
+        ]
+
+    return _run
