@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # Run the shop at http://127.0.0.1:${PORT:-8000}: installs, starts PostgreSQL+pgvector and
 # Redis (unless DATABASE_URL/REDIS_URL are set), migrates, seeds a demo catalog, indexes it,
-# starts a Celery worker (both queues, with the periodic sweep) and serves. Ctrl-C stops all.
+# starts a Celery worker (both queues) and beat (the periodic sweep), and serves with gunicorn,
+# DEBUG off (DEBUG=1 serves with Django's autoreloading development server instead).
+# Ctrl-C or SIGTERM stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh run
 PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE=config.settings.local
+mkdir -p .data
+# Production behaviour by default (no debug pages, no settings dump, a real server); DEBUG=1 is
+# the opt-in for development.
+case "${DEBUG:-0}" in 1|true|True|yes|on) debug=1 ;; *) debug=0 ;; esac
+export DEBUG="$debug"
+if [ -z "${SECRET_KEY:-}" ]; then
+  # One key per checkout, kept across restarts (sessions and CSRF tokens stay valid).
+  if [ ! -s .data/secret_key ]; then
+    (umask 077 && $PY -c "import secrets; print(secrets.token_urlsafe(50))" >.data/secret_key)
+  fi
+  SECRET_KEY="$(cat .data/secret_key)"
+  export SECRET_KEY
+fi
 PORT="${PORT:-8000}"
 
 # Fail before starting anything if the port is taken (runserver would only say so at the end,
@@ -37,6 +52,7 @@ fi
 $PY manage.py clip_check
 
 $PY manage.py migrate --noinput -v 0
+[ "$debug" = 1 ] || $PY manage.py collectstatic --noinput -v 0
 $PY manage.py seed_demo --if-empty --count "${DEMO_PRODUCTS:-300}"
 $PY manage.py index_catalog
 if ! $PY manage.py shell -c "from django.contrib.auth import get_user_model as g; raise SystemExit(g().objects.filter(username='admin').exists())"; then
@@ -46,15 +62,18 @@ else
   echo "run: admin user 'admin' / '${ADMIN_PASSWORD:-admin}' at /admin/"
 fi
 
-mkdir -p .data
 # The queues the settings route to: default, and EMBEDDING_QUEUE (config/settings/base.py).
-$PY -m celery -A config worker -B -Q "default,${EMBEDDING_QUEUE:-embeddings}" --pool solo --loglevel INFO \
-  --schedule .data/celerybeat-schedule >.data/worker.log 2>&1 &
+$PY -m celery -A config worker -Q "default,${EMBEDDING_QUEUE:-embeddings}" --pool solo --loglevel INFO \
+  >.data/worker.log 2>&1 &
 worker_pid=$!
+# Beat is its own process, not the worker's -B child: a killed worker cannot leave an orphaned
+# beat behind that schedules the sweep twice once a new worker starts.
+$PY -m celery -A config beat --loglevel INFO --schedule .data/celerybeat-schedule >.data/beat.log 2>&1 &
+beat_pid=$!
 server_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  kill "$worker_pid" 2>/dev/null || true
+  kill "$worker_pid" "$beat_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ "$started_services" = 1 ] && [ "${KEEP_SERVICES:-0}" = 0 ]; then $PY -m config.devservices stop; fi
 }
@@ -64,6 +83,17 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 echo "run: worker log in .data/worker.log; serving on http://127.0.0.1:$PORT"
-$PY manage.py runserver "127.0.0.1:$PORT" --noreload &
+if [ "$debug" = 1 ]; then
+  $PY manage.py runserver "127.0.0.1:$PORT" &
+else
+  # Workers from the cores (WEB_CONCURRENCY overrides), at most 4: each loads its own CLIP
+  # model. Torch gets the cores divided among them instead of every worker taking them all.
+  cores=$(nproc 2>/dev/null || echo 2)
+  workers="${WEB_CONCURRENCY:-$(( cores < 4 ? cores : 4 ))}"
+  export CLIP_TORCH_THREADS="${CLIP_TORCH_THREADS:-$(( cores / workers > 0 ? cores / workers : 1 ))}"
+  .venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$PORT" --workers "$workers" --threads 2 \
+    --timeout "${GUNICORN_TIMEOUT:-60}" --graceful-timeout 10 --access-logfile .data/access.log \
+    --error-logfile - &
+fi
 server_pid=$!
 wait "$server_pid"

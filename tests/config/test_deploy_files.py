@@ -29,6 +29,9 @@ def test_compose_has_db_redis_web_and_a_gpu_worker():
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia"
     assert "embeddings" in gpu["command"]
+    # One scheduler of its own; no worker embeds a beat (-B) that a kill would orphan.
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert not any("-B" in (svc.get("command") or []) for svc in services.values())
 
 
 def test_broken_compose_file_is_rejected(tmp_path):
@@ -75,7 +78,8 @@ print(json.dumps({"debug": settings.DEBUG, "serve_media": settings.SERVE_MEDIA,
 def test_run_command_settings_serve_product_photos():
     # The run command uses config.settings.local: photos must load without a web server.
     local = _settings_probe("config.settings.local")
-    assert local == {"debug": True, "serve_media": True, "media_view": "serve"}
+    # DEBUG off by default (production behaviour), and photos are still served.
+    assert local == {"debug": False, "serve_media": True, "media_view": "serve"}
 
 
 def test_production_settings_leave_media_to_the_web_server():
@@ -158,12 +162,15 @@ def test_run_command_refuses_a_busy_port_with_a_reason():
     assert "serving on" not in out.stdout  # nothing was started
 
 
-def test_run_command_stops_cleanly_on_sigterm(tmp_path):
-    # A supervisor or `timeout` stops the shop with SIGTERM: server, worker and the services
-    # it started must all go, promptly.
+def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp_path):
+    # What a newcomer's first command puts on the network: gunicorn, DEBUG off (a 404 names no
+    # URL patterns), static files served, beat as its own process. Then a supervisor or
+    # `timeout` stops it with SIGTERM: server, worker, beat and the services it started go.
     import signal
     import socket
     import time
+    import urllib.error
+    import urllib.request
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -193,8 +200,29 @@ def test_run_command_stops_cleanly_on_sigterm(tmp_path):
             except OSError:
                 assert run.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            urllib.request.urlopen(base + "/no-such-page/", timeout=30)
+            raise AssertionError("a missing page answered 200")
+        except urllib.error.HTTPError as missing:
+            body = missing.read().decode()
+            assert missing.code == 404
+            assert missing.headers["Server"].startswith("gunicorn"), missing.headers["Server"]
+        assert "Page not found" in body
+        assert "URLconf" not in body and "DEBUG" not in body  # no debug page
+        static = urllib.request.urlopen(base + "/static/admin/css/base.css", timeout=30)
+        assert static.status == 200 and "max-age" in static.headers["Cache-Control"]
+        children = subprocess.run(
+            ["ps", "-o", "args=", "-g", str(run.pid)], capture_output=True, text=True
+        ).stdout
+        assert "celery -A config beat" in children and " -B " not in children, children
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) != 0
+        time.sleep(1)
+        left = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-g", str(run.pid)], capture_output=True, text=True
+        ).stdout
+        assert left.strip() == "", left  # nothing orphaned: no gunicorn, worker or beat
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)  # the server and worker too, not only bash
