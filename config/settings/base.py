@@ -70,13 +70,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
+        # django-redis with a circuit breaker (config/cache.py).
+        "BACKEND": "config.cache.BreakerRedisCache",
         "LOCATION": REDIS_URL,
         "OPTIONS": {
-            # A stopped Redis must not take search down: the cache degrades to a miss.
+            # A stopped Redis must not take search down: the cache degrades to a miss, and
+            # after a failure Redis is skipped for BACKOFF_SECONDS instead of timing out on
+            # every call.
             "IGNORE_EXCEPTIONS": True,
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
+            "BACKOFF_SECONDS": env.float("CACHE_BACKOFF_SECONDS", default=10.0),
         },
     }
 }
