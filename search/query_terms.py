@@ -18,6 +18,7 @@ def search_request_from(data: dict, terms: list[Term], **extra) -> SearchRequest
         limit=data.get("limit") or settings.SEARCH_DEFAULT_LIMIT,
         offset=data.get("offset") or 0,
         min_score=data.get("min_score"),
+        sort=data.get("sort") or "relevance",
         **extra,
     )
 

@@ -4,8 +4,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from search.services.query import DEFAULT_NEGATIVE_WEIGHT
+from search.services.query import DEFAULT_NEGATIVE_WEIGHT, SORTS
 from shop.images import InvalidImage, crop_fraction, decode_data_url, max_upload_bytes, open_image
 from shop.models import Category, Product
 
@@ -28,6 +29,16 @@ class FiltersSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
     min_score = serializers.FloatField(required=False, min_value=-1.0, max_value=1.0)
+    sort = serializers.ChoiceField(
+        choices=SORTS,
+        required=False,
+        default="relevance",
+        error_messages={"invalid_choice": f"Unknown sort. Known: {', '.join(SORTS)}."},
+        help_text=(
+            "relevance (default); price_asc, price_desc and newest order the most relevant "
+            "results (the first SEARCH_FUSION_CANDIDATES), not the whole catalog"
+        ),
+    )
 
     def validate_category(self, value: str) -> str:
         if not Category.objects.filter(slug=value).exists():
@@ -267,11 +278,30 @@ class SearchOutputSerializer(serializers.Serializer):
     model = serializers.CharField(source="model.key")
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+    sort = serializers.CharField()
+    total = serializers.IntegerField(
+        help_text="How many results; with total_exact false a lower bound ('more than N')"
+    )
+    total_exact = serializers.BooleanField()
+    has_more = serializers.BooleanField(help_text="Whether a next page has results")
+    next = serializers.SerializerMethodField()
+    previous = serializers.SerializerMethodField()
     understood = serializers.SerializerMethodField()
     did_you_mean = serializers.SerializerMethodField()
     close_match = serializers.SerializerMethodField()
     confidence = serializers.SerializerMethodField()
     results = ProductCardSerializer(source="hits", many=True)
+
+    def get_next(self, response) -> str | None:
+        """The next page: GET it, or POST the same body to it (photo and hybrid search)."""
+        if not response.has_more:
+            return None
+        return _page_link(self.context.get("request"), response.next_offset)
+
+    def get_previous(self, response) -> str | None:
+        if not response.offset:
+            return None
+        return _page_link(self.context.get("request"), response.prev_offset)
 
     @extend_schema_field(UnderstoodSerializer(many=True))
     def get_understood(self, response) -> list[dict]:
@@ -291,6 +321,17 @@ class SearchOutputSerializer(serializers.Serializer):
     def get_confidence(self, response) -> float | None:
         """0..1: the share of in-catalog queries whose best similarity this one reaches."""
         return response.relevance.confidence if response.relevance else None
+
+
+def _page_link(request, offset: int) -> str | None:
+    """This request's URL with ``offset`` replaced (query string only: a POST body is the
+    client's to send again, and the search views read ``offset`` from the query string)."""
+    if request is None:
+        return None
+    url = request.build_absolute_uri()
+    return (
+        replace_query_param(url, "offset", offset) if offset else remove_query_param(url, "offset")
+    )
 
 
 class LabelSerializer(serializers.Serializer):

@@ -1,5 +1,7 @@
 """Thin API views: validate, call one service, serialize. Errors are JSON (search.api.errors)."""
 
+from collections.abc import Mapping
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -72,6 +74,15 @@ class SearchAPIView(APIView):
     throttle_scope = "search"
     parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
+    def paged_body(self, request):
+        """The POST body, with ``offset`` from the query string when given: a POST search's
+        ``next`` / ``previous`` links are its own URL with ``?offset=N``, for the same body."""
+        offset = request.query_params.get("offset")
+        data = request.data
+        if offset is None or not isinstance(data, Mapping):
+            return data
+        return {**(data.dict() if hasattr(data, "dict") else data), "offset": offset}
+
     def run_search(self, request, data, terms, **extra):
         result = products_search(search_request_from(data, terms, **extra))
         return Response(s.SearchOutputSerializer(result, context={"request": request}).data)
@@ -121,7 +132,7 @@ class ImageSearchApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.ImageSearchInputSerializer(data=request.data)
+        params = s.ImageSearchInputSerializer(data=self.paged_body(request))
         params.is_valid(raise_exception=True)
         return self.run_search(request, params.validated_data, image_terms(params.validated_data))
 
@@ -147,7 +158,7 @@ class HybridSearchApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.HybridSearchInputSerializer(data=request.data)
+        params = s.HybridSearchInputSerializer(data=self.paged_body(request))
         params.is_valid(raise_exception=True)
         return self.run_search(request, params.validated_data, hybrid_terms(params.validated_data))
 

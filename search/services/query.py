@@ -68,6 +68,9 @@ class SearchRequest:
     # Read the positive text terms of a photo/product/hybrid query like a query ("this but
     # in navy" -> blue, "not leather" -> a negative term, "under 50" -> a filter).
     understand_terms: bool = True
+    # One of SORTS. Relevance retrieval always comes first; another sort orders the first
+    # SEARCH_FUSION_CANDIDATES relevant results (see ``_page_of``).
+    sort: str = "relevance"
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,12 @@ class SearchResponse:
     offset: int
     parsed: ParsedQuery | None = None
     relevance: Relevance | None = None
-
-    @property
-    def has_more(self) -> bool:
-        return len(self.hits) == self.limit
+    # How many results the query has. With ``total_exact`` false it is a lower bound: more
+    # relevant products exist than were retrieved (a page says "more than N").
+    total: int = 0
+    total_exact: bool = True
+    has_more: bool = False
+    sort: str = "relevance"
 
     @property
     def next_offset(self) -> int:
@@ -198,25 +203,96 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
     vector = query_vector(model, request.terms, encoder)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
+    wanted = _candidates(request)
     raw = vector_store().nearest_images(
         model=model,
         vector=vector,
         filters=request.filters,
-        limit=request.limit,
-        offset=request.offset,
+        limit=wanted + 1,  # one more than kept tells whether the count is exact
         exclude_product_ids=tuple(sorted(exclude)),
         min_similarity=request.min_score,
     )
-    # The judgement is about the best result, not this page's.
-    best = raw if raw and not request.offset else None
-    if best is None:
-        best = vector_store().nearest_images(
-            model=model, vector=vector, filters=request.filters, limit=1
-        )
+    page = _page_of([h.product_id for h in raw], request, truncated=False)
+    # The judgement is about the best result, not this page's (nor the min_score cut's).
+    best = raw[:1] or vector_store().nearest_images(
+        model=model, vector=vector, filters=request.filters, limit=1
+    )
     kind = "image" if any(t.kind != "text" and t.weight > 0 for t in request.terms) else "text"
     judged = judge(model, kind, best[0].similarity if best else None, encoder)
-    hits = _hydrate(raw, request.offset)
-    return SearchResponse(hits, model, request.limit, request.offset, relevance=judged)
+    by_id = {h.product_id: h for h in raw}
+    hits = _hydrate([by_id[pid] for pid in page.ids], request.offset)
+    return page.response(hits, model, request, relevance=judged)
+
+
+SORTS = ("relevance", "price_asc", "price_desc", "newest")
+
+
+def _candidates(request: SearchRequest) -> int:
+    """How many relevance-ranked products a query retrieves. By relevance: at least the
+    requested window. Any other sort orders a fixed set, the first SEARCH_FUSION_CANDIDATES
+    relevant results, so that its pages never change as the shopper pages on."""
+    if request.sort not in SORTS:
+        raise SearchError(f"Unknown sort '{request.sort}'. Known: {', '.join(SORTS)}.")
+    if request.sort == "relevance":
+        return max(request.offset + request.limit, settings.SEARCH_FUSION_CANDIDATES)
+    return settings.SEARCH_FUSION_CANDIDATES
+
+
+@dataclass(frozen=True)
+class _Page:
+    ids: list[int]
+    total: int
+    total_exact: bool
+    has_more: bool
+
+    def response(
+        self,
+        hits: list[ProductHit],
+        model: EmbeddingModel,
+        request: SearchRequest,
+        parsed: ParsedQuery | None = None,
+        relevance: Relevance | None = None,
+    ) -> SearchResponse:
+        return SearchResponse(
+            hits,
+            model,
+            request.limit,
+            request.offset,
+            parsed,
+            relevance,
+            total=self.total,
+            total_exact=self.total_exact,
+            has_more=self.has_more,
+            sort=request.sort,
+        )
+
+
+def _page_of(ids: list[int], request: SearchRequest, *, truncated: bool) -> _Page:
+    """The requested page of ``ids`` (relevance order, possibly one past the candidate
+    limit) under the request's sort. ``truncated``: relevant products exist past ``ids``."""
+    wanted = _candidates(request)
+    truncated = truncated or len(ids) > wanted
+    ordered = _sorted(ids[:wanted], request.sort)
+    window = request.offset + request.limit
+    # By relevance the next page may reach past what was retrieved; a sorted set ends.
+    more = window < len(ordered) or (truncated and request.sort == "relevance")
+    return _Page(ordered[request.offset : window], len(ordered), not truncated, more)
+
+
+def _sorted(ids: list[int], sort: str) -> list[int]:
+    """``ids`` (relevance order) in ``sort`` order; equal keys keep their relevance order,
+    so a sorted page is as stable as the relevance ranking it came from."""
+    if sort == "relevance":
+        return ids
+    position = {pid: i for i, pid in enumerate(ids)}
+    rows = Product.objects.filter(pk__in=ids).values_list("pk", "price", "created_at")
+    if sort == "price_asc":
+        keys = {pid: (price, position[pid]) for pid, price, _ in rows}
+    elif sort == "price_desc":
+        keys = {pid: (-price, position[pid]) for pid, price, _ in rows}
+    else:  # newest
+        keys = {pid: (-created.timestamp(), position[pid]) for pid, _, created in rows}
+    return sorted(keys, key=keys.__getitem__)
 
 
 def _terms_understood(request: SearchRequest) -> SearchRequest:
@@ -302,29 +378,33 @@ def text_search(
         parsed.vector_text = request.query
     filters = filters_understood(request.filters, parsed)
     exclude = tuple(sorted(set(request.exclude_product_ids)))
-    window = request.offset + request.limit
+    pool = _candidates(request)
     if not parsed.vector_text:  # only a price phrase or a negation: browse within filters
+        # Cheapest first is this query's relevance order; another sort orders its first
+        # ``pool`` products like any other relevant set.
         ids = keyword.products_filtered(
-            filters=filters, limit=request.limit, offset=request.offset, exclude_product_ids=exclude
+            filters=filters, limit=pool + 1, offset=0, exclude_product_ids=exclude
         )
-        fused = [Fused(pid, 0.0, ()) for pid in ids]
-        hits = _hydrate_fused(fused, {}, request.offset)
+        page = _page_of(ids, request, truncated=False)
+        hits = _hydrate_fused([Fused(pid, 0.0, ()) for pid in page.ids], {}, request.offset)
         # Every product listed meets what was asked (the bound): nothing to judge.
         judged = Relevance(bool(hits), 1.0 if hits else 0.0)
-        return SearchResponse(hits, model, request.limit, request.offset, parsed, judged)
+        return page.response(hits, model, request, parsed, judged)
     terms = [Term(kind="text", text=parsed.vector_text)]
     terms += [
         Term(kind="text", text=w, weight=-DEFAULT_NEGATIVE_WEIGHT) for w in parsed.negative_words
     ]
     vector = query_vector(model, terms, encoder)
     store = vector_store()
-    pool = max(window, settings.SEARCH_FUSION_CANDIDATES)
+    # One more than kept per leg: a leg that returns it has more, and the count is a bound.
     vector_hits = store.nearest_images(
-        model=model, vector=vector, filters=filters, limit=pool, exclude_product_ids=exclude
+        model=model, vector=vector, filters=filters, limit=pool + 1, exclude_product_ids=exclude
     )
     keyword_hits = keyword.keyword_search(
-        groups=parsed.groups, filters=filters, limit=pool, exclude_product_ids=exclude
+        groups=parsed.groups, filters=filters, limit=pool + 1, exclude_product_ids=exclude
     )
+    truncated = len(vector_hits) > pool or len(keyword_hits) > pool
+    vector_hits, keyword_hits = vector_hits[:pool], keyword_hits[:pool]
     fused = rrf(
         {
             "vector": [(h.product_id, rank) for rank, h in enumerate(vector_hits, start=1)],
@@ -342,10 +422,11 @@ def text_search(
         others = [f.product_id for f in fused if f.product_id not in best]
         best.update(store.image_similarities(model=model, vector=vector, product_ids=others))
         fused = [f for f in fused if best.get(f.product_id, (None, -1.0))[1] >= request.min_score]
-    page = fused[request.offset : window]
-    missing = [f.product_id for f in page if f.product_id not in best]
+    page = _page_of([f.product_id for f in fused], request, truncated=truncated)
+    by_id = {f.product_id: f for f in fused}
+    missing = [pid for pid in page.ids if pid not in best]
     best.update(store.image_similarities(model=model, vector=vector, product_ids=missing))
-    hits = _hydrate_fused(page, best, request.offset)
+    hits = _hydrate_fused([by_id[pid] for pid in page.ids], best, request.offset)
     judged = judge(model, "text", vector_hits[0].similarity if vector_hits else None, encoder)
     matched = keyword_hits[0].groups_matched if keyword_hits else 0
     if matched >= min(len(parsed.groups), keyword.MAX_GROUPS):
@@ -357,7 +438,7 @@ def text_search(
         # that never saw such words are no evidence of a match (measured: the demo model's
         # best similarity for nonsense sits inside the in-catalog range).
         judged = Relevance(False, min(judged.confidence, 0.1))
-    return SearchResponse(hits, model, request.limit, request.offset, parsed, judged)
+    return page.response(hits, model, request, parsed, judged)
 
 
 def _hydrate_fused(
