@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from search.services import indexing
-from search.services.indexing import EmbeddingRequests
+from search.services.indexing import EmbeddingRequests, Reindexing
 from search.vectorstore import keyword
 from shop.models import ProductImage
 
@@ -57,3 +57,11 @@ def catalog_index_now(*, product_ids: Sequence[int]) -> None:
     )
     indexing.images_embed(image_ids=image_ids)
     indexing.product_texts_embed(product_ids=product_ids)
+
+
+def catalog_reindex(*, product_ids: Sequence[int]) -> Reindexing:
+    """Index these products afresh (an admin's "re-index"): keyword documents rewritten now,
+    in the caller's transaction; vectors of the configured model dropped and queued again
+    after commit (``Reindexing.queued`` says whether the broker took them)."""
+    keyword.documents_refresh(list(product_ids))
+    return indexing.products_reindex(product_ids=product_ids)

@@ -126,3 +126,13 @@ def catalog_bulk_write() -> Iterator[catalog_sync.EmbeddingRequests]:
 def catalog_index_now(*, product_ids: Sequence[int]) -> None:
     """Embed these products in this process instead of queueing (``import_catalog --index``)."""
     catalog_sync.catalog_index_now(product_ids=product_ids)
+
+
+@transaction.atomic
+def products_reindex(*, product_ids: Sequence[int]) -> catalog_sync.Reindexing:
+    """Have search index these products again (the admin's re-index action and button).
+
+    Atomic, so by the time this returns to a caller outside any transaction the work has
+    been published (or the broker found down): ``queued`` is then True or False.
+    """
+    return catalog_sync.catalog_reindex(product_ids=product_ids)

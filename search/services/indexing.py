@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from search.embeddings import Encoder
-from search.embeddings.registry import get_encoder
+from search.embeddings.registry import configured_spec, get_encoder
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.selectors import image_ids_pending, product_ids_text_pending
 from search.services.embedding_models import (
@@ -93,8 +93,10 @@ def embeddings_requests_collected() -> Iterator[EmbeddingRequests]:
         _collecting.requests = None
 
 
-def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
+def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> bool:
     """Publish the embedding tasks in batches; with the broker down, log and leave it to the sweep.
+
+    Returns whether every task was published (False: the broker was unreachable).
 
     Fails fast (well under a second, tests/search/services/test_indexing.py): one broker connection attempt with
     a short connect timeout (``CELERY_BROKER_TRANSPORT_OPTIONS``), no publish retry, and
@@ -112,6 +114,8 @@ def embeddings_enqueue(image_ids: list[int], product_ids: list[int]) -> None:
             current_app.send_task(EMBED_TEXTS_TASK, (product_ids[i : i + batch],), **publish)
     except Exception as exc:  # kombu raises many types when Redis is unreachable
         log.warning("broker unavailable, %s images left for the sweep: %s", len(image_ids), exc)
+        return False
+    return True
 
 
 def image_embeddings_invalidate(*, image_ids: Sequence[int]) -> None:
@@ -123,6 +127,50 @@ def image_embeddings_invalidate(*, image_ids: Sequence[int]) -> None:
 def text_embeddings_invalidate(*, product_ids: Sequence[int]) -> None:
     TextEmbedding.objects.filter(product_id__in=product_ids).delete()
     embeddings_request(product_ids=product_ids)
+
+
+@dataclass
+class Reindexing:
+    """What ``products_reindex`` did: whose vectors it dropped and whether the work was queued."""
+
+    model_key: str
+    product_ids: list[int]
+    image_ids: list[int]
+    # None until the transaction commits (then the tasks are published); False when the
+    # broker was unreachable: the work is pending all the same and the sweep queues it.
+    queued: bool | None = None
+
+
+def products_reindex(*, product_ids: Iterable[int]) -> Reindexing:
+    """Embed these products' images and texts again with the configured model.
+
+    Their vectors from that model are dropped, which makes them pending: the state the sweep
+    reads from the database, so nothing depends on the broker taking the tasks published after
+    commit. Vectors of other models are kept (during a model switch search still reads the
+    old one, and workers only write the configured one). Does not load CLIP: a model with no
+    row yet has no vectors to drop.
+    """
+    spec = configured_spec()
+    product_ids = sorted(
+        set(Product.objects.filter(id__in=product_ids).values_list("id", flat=True))
+    )
+    image_ids = list(
+        ProductImage.objects.filter(product_id__in=product_ids)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    model = EmbeddingModel.objects.filter(key=spec.key).first()
+    if model is not None:
+        ImageEmbedding.objects.filter(model=model, image_id__in=image_ids).delete()
+        TextEmbedding.objects.filter(model=model, product_id__in=product_ids).delete()
+    done = Reindexing(model_key=spec.key, product_ids=product_ids, image_ids=image_ids)
+
+    def publish() -> None:
+        done.queued = embeddings_enqueue(image_ids, product_ids)
+
+    if product_ids:
+        transaction.on_commit(publish)
+    return done
 
 
 def _load(image: ProductImage):
