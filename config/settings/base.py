@@ -36,11 +36,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.login_guard.LoginLockoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
     "config.middleware.RejectNulMiddleware",
 ]
+
+# Wrong passwords lock an address out of sign-in for a while (config/login_guard.py).
+AUTHENTICATION_BACKENDS = ["config.login_guard.LockoutModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0: the header is ignored
+# (anyone can send it), and the client address is REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
