@@ -7,11 +7,18 @@ from shop.selectors import category_list, product_list
 
 def product_list_view(request):
     category = request.GET.get("category") or None
+    categories = category_list()
     page = Paginator(product_list(category_slug=category), 24).get_page(request.GET.get("page"))
+    names = {c.slug: c.name for c in categories}
     return render(
         request,
         "shop/product_list.html",
-        {"page": page, "categories": category_list(), "category": category},
+        {
+            "page": page,
+            "categories": categories,
+            "category": category,
+            "category_name": names.get(category),
+        },
     )
 
 

@@ -50,3 +50,31 @@ def relevance_of(top: float | None, values: Sequence[float]) -> Relevance:
         return Relevance(False, 0.0)
     confidence = bisect_right(values, top) / len(values)
     return Relevance(confidence >= settings.SEARCH_CLOSE_MATCH_QUANTILE, round(confidence, 3))
+
+
+def match_label(
+    similarity: float, values: Sequence[float], *, keyword: bool = False, browsed: bool = False
+) -> str:
+    """What a result card says instead of a raw cosine: where this result's similarity falls
+    among the best similarities that in-catalog queries reach (``values``, the calibration).
+
+    ``keyword``: the shopper's words are in the product's own text. ``browsed``: listed because
+    it meets the filters (a price-only query), nothing was compared.
+    """
+    if browsed:
+        return "Matches your filters"
+    share = bisect_right(values, similarity) / len(values) if values else 0.0
+    if share >= 0.5:
+        return "Strong match"
+    if share >= settings.SEARCH_CLOSE_MATCH_QUANTILE:
+        return "Good match"
+    return "Matches your words" if keyword else "Weak match"
+
+
+def hit_match_label(response, hit) -> str:
+    """``match_label`` of one hit of a ``SearchResponse`` (text queries are judged against
+    text calibration, anything with a photo or product against image calibration)."""
+    kind = "text" if response.parsed is not None else "image"
+    values = (response.model.calibration or {}).get(kind) or ()
+    matched = tuple(hit.matched)
+    return match_label(hit.score, values, keyword="keyword" in matched, browsed=not matched)
