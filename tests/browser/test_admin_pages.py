@@ -128,3 +128,25 @@ def test_change_form_reindex_button(
     assert page.locator("#index-state").inner_text().startswith("Search index: Pending")
     screenshot("admin-product-form-reindexed")
     assert axe(page) == []
+
+
+def test_the_other_admin_pages_have_no_blocking_axe_findings(
+    live_server, page, axe, admin_user, indexed
+):
+    """The breadcrumbs' links were told from their text by colour alone on every admin page
+    (axe "link-in-text-block"); the shop's admin stylesheet underlines them."""
+    page.goto(live_server.url + "/admin/login/")
+    found = {"login": axe(page)}
+    log_in(page, live_server, admin_user)
+    pages = ["/admin/", "/admin/search/embeddingmodel/", "/admin/search/synonym/"]
+    pages += ["/admin/search/synonym/add/", "/admin/shop/category/", "/admin/shop/product/add/"]
+    for url in pages:
+        for width_name, (width, height) in WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(live_server.url + url)
+            found[f"{url} {width_name}"] = axe(page)
+    assert (
+        page.locator(".breadcrumbs a").first.evaluate("a => getComputedStyle(a).textDecorationLine")
+        == "underline"
+    )
+    assert {name: v for name, v in found.items() if v} == {}
