@@ -87,8 +87,8 @@ class EmbeddingModelAdmin(admin.ModelAdmin):
         else:
             self.message_user(
                 request,
-                f"{model.key} has embedded "
-                f"{coverage_text(model.images_embedded, model.images_total, 'images')}; "
+                f"{model.key} has not embedded every image yet "
+                f"({coverage_text(model.images_embedded, model.images_total, 'images')}); "
                 "search switches once it covers them all.",
                 messages.WARNING,
             )
@@ -150,6 +150,14 @@ _INDEX_STATE = {  # the change form's line for each value of the list's "Indexed
 }
 
 
+def _sweep_every() -> str:
+    """ " (every 60 s)": the sweep's period as the beat schedule has it (SWEEP_INTERVAL_SECONDS)."""
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        if entry.get("task") == "search.tasks.sweep_pending":
+            return f" (every {entry['schedule']:g} s)"
+    return ""
+
+
 def reindex_message(done: Reindexing) -> tuple[int, str]:
     """The admin message after a re-index: what was queued, or why nothing is lost."""
     if not done.product_ids:
@@ -167,8 +175,7 @@ def reindex_message(done: Reindexing) -> tuple[int, str]:
         return messages.WARNING, (
             f"Re-indexing {what} with {done.model_key}: the task queue is unreachable, so "
             "nothing was queued now. Nothing is lost: they are pending in the database and "
-            f"the periodic sweep (every {settings.SWEEP_INTERVAL_SECONDS} s) queues them once "
-            "the queue is back."
+            f"the periodic sweep{_sweep_every()} queues them once the queue is back."
         )
     return messages.INFO, (
         f"{what} will be queued for re-indexing with {done.model_key} when the transaction commits."

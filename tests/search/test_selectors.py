@@ -44,13 +44,17 @@ def test_embedding_model_admin_shows_coverage(admin_client, make_product, settin
     model_a, model_b = _two_models(make_product, settings, tmp_path)
     page = admin_client.get("/admin/search/embeddingmodel/").content.decode()
     assert model_a.key in page and model_b.key in page
-    assert "6 / 6 (100%)" in page and "1 / 6 (17%)" in page
+    # Rounded down, with the pending count: 1 of 6 is 16%, never rounded up.
+    assert ">6 of 6<" in page and ">1 of 6 (16%) · 5 pending<" in page
     response = admin_client.post(
         "/admin/search/embeddingmodel/",
         {"action": "activate_if_covered", "_selected_action": [model_b.pk]},
         follow=True,
     )
-    assert "search switches once it covers them all" in response.content.decode()
+    assert [str(m) for m in response.context["messages"]] == [
+        f"{model_b.key} has not embedded every image yet (1 of 6 images indexed (16%) · 5 "
+        "pending); search switches once it covers them all."
+    ]
     assert EmbeddingModel.objects.get(is_active=True) == model_a
 
 
@@ -66,7 +70,7 @@ def test_product_changelist_shows_index_state_in_constant_queries(admin_client, 
 
     page, few = listing()
     assert "✓" in page and "pending" in page
-    assert "1 of 2 images (50%)" in page
+    assert "1 of 2 images indexed (50%) · 1 pending" in page
     for i in range(8):
         make_product(f"More {i}")
     page, many = listing()
