@@ -122,6 +122,16 @@ def test_change_form_reindex_button(
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/admin/shop/product/{product.pk}/change/")
     assert page.locator("#index-state").inner_text().startswith("Search index: Indexed")
+    # With an edit not saved yet, the button asks first; declining keeps the page as it is.
+    page.fill("#id_title", "Edited, not saved")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("#reindex-button")
+    assert asked and "unsaved changes" in asked[0]
+    assert page.input_value("#id_title") == "Edited, not saved"
+    assert page.locator(".messagelist").count() == 0  # nothing was posted
+    page.reload()
+    assert page.input_value("#id_title") == product.title
     page.click("#reindex-button")
     message = page.locator(".messagelist li.success")
     assert message.inner_text().startswith("Queued 1 product (1 image, 1 product text)")
