@@ -168,8 +168,8 @@ def reindex_message(done: Reindexing) -> tuple[int, str]:
     )
     if done.queued:
         return messages.SUCCESS, (
-            f"Queued {what} for re-indexing with {done.model_key}. They show as pending "
-            "until an embedding worker has written their new vectors."
+            f"Queued {what} for re-indexing with {done.model_key}: pending until an "
+            "embedding worker has written their new vectors."
         )
     if done.queued is False:
         return messages.WARNING, (

@@ -205,8 +205,8 @@ def test_reindex_action_drops_the_configured_models_vectors_and_queues_them(
 
     assert r.status_code == 200
     assert _messages(r) == [
-        f"Queued 1 product (1 image, 1 product text) for re-indexing with {model.key}. They "
-        "show as pending until an embedding worker has written their new vectors."
+        f"Queued 1 product (1 image, 1 product text) for re-indexing with {model.key}: "
+        "pending until an embedding worker has written their new vectors."
     ]
     assert not ImageEmbedding.objects.filter(image=image, model=model).exists()
     assert not TextEmbedding.objects.filter(product=chosen, model=model).exists()
