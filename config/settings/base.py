@@ -208,8 +208,13 @@ SEARCH_VECTOR_STORE = env(
     "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"
 )
 # Item detection (search/detection/): "foreground" (weightless, the photo's border is the
-# background) or a dotted path to a class with detect(image, max_items=...).
+# background), "trained" (the project's own small detector), "torchvision:<model name>" or a
+# dotted path to a class with detect(image, max_items=...).
 DETECTOR = env("DETECTOR", default="foreground")
+# Weights of the trained detector (a detector.safetensors; empty: the shipped ones) or of a
+# torchvision model (empty/DEFAULT: its pretrained COCO weights, a weights enum name, a
+# checkpoint path, or "none" for random weights).
+DETECTOR_WEIGHTS = env("DETECTOR_WEIGHTS", default="")
 DETECTOR_MAX_ITEMS = env.int("DETECTOR_MAX_ITEMS", default=8)  # items per photo, largest first
 HNSW_M = env.int("HNSW_M", default=16)
 HNSW_EF_CONSTRUCTION = env.int("HNSW_EF_CONSTRUCTION", default=64)

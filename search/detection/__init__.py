@@ -1,4 +1,6 @@
-"""Item detection: which detector ``DETECTOR`` names, built once per process."""
+"""Item detection: which detector ``DETECTOR`` names (with ``DETECTOR_WEIGHTS``), built once
+per process: ``foreground`` (no weights), ``trained`` (the project's own, shipped weights by
+default), ``torchvision:<model name>`` or a dotted path to a class."""
 
 from __future__ import annotations
 
@@ -13,19 +15,35 @@ from search.detection.foreground import ForegroundDetector
 from search.detection.normalise import catalog_look
 
 # Short names for the shipped detectors; anything else is a dotted path to a class.
-DETECTORS = {"foreground": "search.detection.foreground.ForegroundDetector"}
+DETECTORS = {
+    "foreground": "search.detection.foreground.ForegroundDetector",
+    "trained": "search.detection.trained.TrainedDetector",
+}
+TORCHVISION = "torchvision:"
 
 __all__ = ["Detection", "Detector", "get_detector", "query_photo"]
 
 
-def get_detector(name: str | None = None) -> Detector:
-    """The configured detector (``DETECTOR``: a short name or a dotted class path)."""
-    return _build(name or settings.DETECTOR)
+def get_detector(name: str | None = None, weights: str | None = None) -> Detector:
+    """The configured detector (``DETECTOR``: a short name, ``torchvision:<model>`` or a
+    dotted class path; ``DETECTOR_WEIGHTS`` for the trained and torchvision ones)."""
+    return _build(
+        name or settings.DETECTOR, settings.DETECTOR_WEIGHTS if weights is None else weights
+    )
 
 
 @cache
-def _build(name: str) -> Detector:
-    detector = import_string(DETECTORS.get(name, name))()
+def _build(name: str, weights: str) -> Detector:
+    if name.startswith(TORCHVISION):
+        from search.detection.torchvision_models import TorchvisionDetector
+
+        detector = TorchvisionDetector(name.removeprefix(TORCHVISION), weights)
+    elif name == "trained":
+        from search.detection.trained import TrainedDetector
+
+        detector = TrainedDetector(weights or None)
+    else:
+        detector = import_string(DETECTORS.get(name, name))()
     if not isinstance(detector, Detector):
         raise TypeError(f"DETECTOR {name!r} has no detect(image, max_items=...) method")
     return detector
