@@ -277,3 +277,33 @@ def test_reindex_button_on_the_change_form(admin_client, client, django_user_mod
     assert ">Re-index</button>" not in client.get(change).content.decode()
     assert client.post(reindex).status_code == 403
     assert "reindex_selected" not in client.get("/admin/shop/product/").content.decode()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_reindexed_products_are_embedded_again_by_a_worker_process(
+    admin_client, make_product, tmp_path
+):
+    from tests.workers import celery_worker, wait_for
+
+    products = _embedded(make_product, "Worker one", "Worker two")
+    model = configured_embedding_model()
+    before = dict(ImageEmbedding.objects.filter(model=model).values_list("image_id", "embedding"))
+    r = _reindex_action(admin_client, products)
+    assert _messages(r)[0].startswith("Queued 2 products (2 images, 2 product texts)")
+    assert not ImageEmbedding.objects.filter(model=model).exists()
+
+    with celery_worker(QUEUE, log_path=tmp_path / "worker.log") as proc:
+        wait_for(
+            lambda: (
+                ImageEmbedding.objects.filter(model=model).count() == 2
+                and TextEmbedding.objects.filter(model=model).count() == 2
+            ),
+            message="the worker to embed the 2 re-indexed images and texts again",
+        )
+        assert proc.poll() is None
+    after = dict(ImageEmbedding.objects.filter(model=model).values_list("image_id", "embedding"))
+    assert after.keys() == before.keys()
+    for image_id, vector in after.items():
+        assert np.allclose(np.asarray(vector), np.asarray(before[image_id]), atol=1e-5)
+    assert image_ids_pending(model=model) == []
