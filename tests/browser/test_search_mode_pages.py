@@ -77,7 +77,8 @@ def test_more_like_this_and_hybrid_slider(live_server, page, screenshot, catalog
     page.locator("#hybrid-weight").evaluate(
         "el => { el.value = '0.4'; el.dispatchEvent(new Event('input', { bubbles: true })); }"
     )
-    assert page.locator("#hybrid-weight + output").inner_text() == "0.40"
+    # Said in words, the same control as the photo page's.
+    assert page.locator("#hybrid-weight-out").inner_text() == "Look and words equally (words 40%)"
     page.click("#hybrid-form button[type=submit]")
     page.wait_for_url("**/search/similar/**text_weight=0.4**")
     assert page.locator("#results .result-card").count() == 5
