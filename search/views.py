@@ -299,7 +299,17 @@ def look_view(request):
             return look_search(d["image"], request=template, max_items=d.get("max_items"))
 
         status = _run(context, form, action)
-        context["photo_url"] = _link(context["link_params"])
+        links = context["link_params"]
+        context["photo_url"] = _link(links)
+        if "result" in context:
+            # Each item's further results (and paging): the photo page, cropped to its box.
+            context["items"] = [
+                {
+                    "item": item,
+                    "more_url": _link(links, crop=",".join(f"{v:.4f}" for v in item.box)),
+                }
+                for item in context["result"].items
+            ]
     return render(request, "search/look.html", context, status=status)
 
 
