@@ -1,6 +1,13 @@
 """Catalog API: public reads; writes need a staff user's token (Authorization: Token <key>)."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
@@ -12,6 +19,22 @@ from shop.images import open_image
 from shop.models import Product, ProductImage
 from shop.parsers import SafeJSONParser
 from shop.selectors import product_list
+
+# Every API error is the project's ``Error`` answer (rendered by the exception handler in
+# search/api/errors.py, which defines the component; the catalog does not import search, so
+# it refers to the component by name: a schema without it fails validation).
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def errors(*codes: int) -> dict:
+    """Documented error answers; a database outage is a 503 anywhere."""
+    return {code: ERROR for code in sorted({*codes, 503})}
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class ImageUploadField(serializers.ImageField):
+    """An image file of a multipart form: the schema says file (DRF's own mapping is the URL
+    it answers with), so that a generated client sends a file part."""
 
 
 class ProductImageOutput(serializers.ModelSerializer):
@@ -45,6 +68,13 @@ class ProductOutput(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="products_list",
+        tags=["products"],
+        responses={200: ProductOutput, **errors(400)},
+    )
+)
 class ProductListApi(generics.ListCreateAPIView):
     serializer_class = ProductOutput
     parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
@@ -58,7 +88,7 @@ class ProductListApi(generics.ListCreateAPIView):
         category = serializers.CharField(max_length=100, help_text="name; created if new")
         colour = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
         in_stock = serializers.BooleanField(default=True)
-        images = serializers.ListField(child=serializers.ImageField(), required=False, default=list)
+        images = serializers.ListField(child=ImageUploadField(), required=False, default=list)
 
     def get_permissions(self):
         return [IsAdminUser()] if self.request.method == "POST" else []
@@ -67,9 +97,11 @@ class ProductListApi(generics.ListCreateAPIView):
         return product_list(category_slug=self.request.query_params.get("category"))
 
     @extend_schema(
+        operation_id="products_create",
+        tags=["products"],
         summary="Create a product with images (staff); its images are indexed in the background",
         request={"multipart/form-data": InputSerializer},
-        responses={201: ProductOutput},
+        responses={201: ProductOutput, **errors(400, 401, 403, 413, 415)},
         examples=[
             OpenApiExample(
                 "New product",
@@ -108,6 +140,13 @@ class ProductListApi(generics.ListCreateAPIView):
         )
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="products_retrieve",
+        tags=["products"],
+        responses={200: ProductOutput, **errors(404)},
+    )
+)
 class ProductDetailApi(generics.RetrieveAPIView):
     serializer_class = ProductOutput
     queryset = Product.objects.with_images()
@@ -119,12 +158,14 @@ class ProductImageAddApi(APIView):
 
     @extend_schema_serializer(component_name="ProductImageAddInput")
     class InputSerializer(serializers.Serializer):
-        image = serializers.ImageField()
+        image = ImageUploadField()
 
     @extend_schema(
+        operation_id="products_image_add",
+        tags=["products"],
         summary="Add an image to a product (staff)",
         request={"multipart/form-data": InputSerializer},
-        responses={201: ProductImageOutput},
+        responses={201: ProductImageOutput, **errors(400, 401, 403, 404, 413, 415)},
     )
     def post(self, request, pk: int):
         product = generics.get_object_or_404(Product, pk=pk)

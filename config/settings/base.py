@@ -25,12 +25,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by the app itself, no CDN (/api/docs/)
+    "corsheaders",
     "shop",
     "search",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that may answer: a preflight or an error still carries the CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -239,7 +243,32 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Visual Shop Search API",
     "DESCRIPTION": "Text, photo and hybrid CLIP search over the catalog.",
     "VERSION": "1.0.0",
+    # Only /api/v1/: the unversioned aliases would give a generated client every operation
+    # twice; the schema's own endpoint is not an operation a client calls.
+    "PREPROCESSING_HOOKS": ["search.api.schema.versioned_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "search.api.schema.multipart_bodies_optional",
+    ],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# Browsers on other origins may call the API (never the pages) from these origins only, e.g.
+# "https://shop.example,https://m.shop.example". None by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+# Scripts on those origins may read the rate-limit headers and paging answers.
+CORS_EXPOSE_HEADERS = [
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "Deprecation",
+    "Link",
+]
 
 LOGGING = {
     "version": 1,

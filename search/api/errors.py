@@ -1,9 +1,19 @@
 """Every API error is JSON: {"error": "<what to do>", "detail": ...}."""
 
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from search.errors import KNOWN_ERRORS, error_status
+
+
+class ErrorSerializer(serializers.Serializer):
+    """What every error answer looks like (the schema's ``Error``)."""
+
+    error = serializers.CharField(help_text="What went wrong and what to do, for a person")
+    detail = serializers.JSONField(
+        required=False, help_text="Field errors or DRF's detail, when there are any"
+    )
 
 
 def exception_handler(exc, context):

@@ -63,7 +63,11 @@ class TextSearchInputSerializer(FiltersSerializer):
 
 
 @extend_schema_field(
-    {"type": "string", "description": "A multipart file, or a 'data:image/...;base64,' URL in JSON"}
+    {
+        "type": "string",
+        "pattern": "^data:image/",
+        "description": "The photo as a 'data:image/...;base64,' URL",
+    }
 )
 class ImageInputField(serializers.Field):
     """A multipart file or a ``data:image/...;base64,`` URL -> a decoded, upright PIL image.
@@ -88,6 +92,13 @@ class ImageInputField(serializers.Field):
 
     def to_representation(self, value):  # write-only in practice
         return None
+
+
+@extend_schema_field({"type": "string", "format": "binary", "description": "The photo file"})
+class ImageUploadField(ImageInputField):
+    """The same field in a multipart form: its schema says file, so that a generated client
+    sends a file part (the JSON form's schema says data URL, and a generator cannot tell which
+    to send when one component serves both)."""
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -136,7 +147,7 @@ class ImageOrProductMixin(ProductRefMixin):
 class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
     """Photo search, optionally steered by words: "this, but in red", "not leather"."""
 
-    image = ImageInputField(required=False, help_text="Photo (file or data URL)")
+    image = ImageInputField(required=False)
     product = serializers.IntegerField(
         required=False, help_text="Use this catalog product's look instead of a photo"
     )
@@ -158,6 +169,12 @@ class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
         default=True,
         help_text="Crop to the main item and show it like a catalog shot before searching",
     )
+
+
+class ImageSearchUploadSerializer(ImageSearchInputSerializer):
+    """Photo search as a multipart form (the schema's file upload)."""
+
+    image = ImageUploadField(required=False, help_text="Photo file")
 
 
 class WeightedImageSerializer(serializers.Serializer):
@@ -237,9 +254,17 @@ class DescribeInputSerializer(ImageOrProductMixin, serializers.Serializer):
     top = serializers.IntegerField(required=False, min_value=1, max_value=20, default=5)
 
 
+class DescribeUploadSerializer(DescribeInputSerializer):
+    image = ImageUploadField(required=False)
+
+
 class SimilarityInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=2000)
     image = ImageInputField()
+
+
+class SimilarityUploadSerializer(SimilarityInputSerializer):
+    image = ImageUploadField()
 
 
 class ProductCardSerializer(serializers.Serializer):
@@ -379,13 +404,17 @@ class SuggestOutputSerializer(serializers.Serializer):
 class DetectInputSerializer(FiltersSerializer):
     """Shop the look: a photo; every item found gets its own results (with these filters)."""
 
-    image = ImageInputField(help_text="Photo (file or data URL)")
+    image = ImageInputField()
     max_items = serializers.IntegerField(
         required=False,
         min_value=1,
         max_value=30,
         help_text="Most items (default DETECTOR_MAX_ITEMS)",
     )
+
+
+class DetectUploadSerializer(DetectInputSerializer):
+    image = ImageUploadField(help_text="Photo file")
 
 
 class DetectedItemSerializer(serializers.Serializer):

@@ -3,15 +3,17 @@
 from collections.abc import Mapping
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from search.api import serializers as s
+from search.api.errors import ErrorSerializer
+from search.api.throttling import HeaderedScopedRateThrottle, rate_limit_headers_add
 from search.query_terms import (
     hybrid_terms,
     image_terms,
@@ -45,7 +47,22 @@ CARD = {
 }
 RESULTS_EXAMPLE = OpenApiExample(
     "Ranked products",
-    value={"model": "ViT-B-32/laion2b_s34b_b79k", "limit": 24, "offset": 0, "results": [CARD]},
+    value={
+        "model": "ViT-B-32/laion2b_s34b_b79k",
+        "limit": 24,
+        "offset": 0,
+        "sort": "relevance",
+        "total": 100,
+        "total_exact": False,
+        "has_more": True,
+        "next": "https://shop.example/api/v1/search/text/?q=red+sneaker&offset=24",
+        "previous": None,
+        "understood": [],
+        "did_you_mean": None,
+        "close_match": True,
+        "confidence": 0.83,
+        "results": [CARD],
+    },
     response_only=True,
 )
 ERROR_EXAMPLE = OpenApiExample(
@@ -60,19 +77,64 @@ TINY_PNG = (
 )
 
 
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
+RATE_LIMIT_HEADERS = [
+    OpenApiParameter(
+        name,
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=True,
+        description=description,
+    )
+    for name, description in [
+        ("RateLimit-Limit", "Requests allowed per window (IETF RateLimit header fields draft)"),
+        ("RateLimit-Remaining", "Requests left in the current window"),
+        ("RateLimit-Reset", "Seconds until a request is allowed again / the window frees up"),
+        ("Retry-After", "On 429: seconds to wait before the next request"),
+    ]
+]
 
 
-ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 413: ErrorSerializer, 503: ErrorSerializer}
+def errors(*codes: int) -> dict:
+    """Documented error answers: every error is ``{"error": ..., "detail": ...}`` (errors.py).
+    A database outage is a 503 anywhere, so every operation lists it."""
+    return {code: ErrorSerializer for code in sorted({*codes, 503})}
+
+
+SEARCH_ERRORS = errors(400, 404, 409, 413, 415, 429)
+OFFSET_QUERY = OpenApiParameter(
+    "offset",
+    OpenApiTypes.INT,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Page offset, over the body's: the answer's next / previous links carry it",
+)
+
+
+def body(json_serializer, upload_serializer=None) -> dict:
+    """One request component per content type: JSON (photos as data URLs) and, where a file
+    upload is offered, a multipart form whose image field is a file."""
+    content = {"application/json": json_serializer}
+    if upload_serializer is not None:
+        content["multipart/form-data"] = upload_serializer
+    return content
 
 
 class SearchAPIView(APIView):
-    """Public and throttled."""
+    """Public and throttled (rate-limit headers on every answer: search.api.throttling)."""
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [HeaderedScopedRateThrottle]
     throttle_scope = "search"
-    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        return rate_limit_headers_add(request, response)
+
+    def input_for(self, request, json_serializer, upload_serializer):
+        """The serializer of the request's content type (both read files and data URLs; the
+        two exist so that the schema tells generated clients what to send)."""
+        multipart = request.content_type.startswith("multipart/")
+        return upload_serializer if multipart else json_serializer
 
     def paged_body(self, request):
         """The POST body, with ``offset`` from the query string when given: a POST search's
@@ -90,9 +152,11 @@ class SearchAPIView(APIView):
 
 class TextSearchApi(SearchAPIView):
     @extend_schema(
+        operation_id="search_text",
+        tags=["search"],
         summary="Text -> products, ranked by CLIP similarity",
-        parameters=[s.TextSearchInputSerializer],
-        responses={200: s.SearchOutputSerializer, **ERRORS},
+        parameters=[s.TextSearchInputSerializer, *RATE_LIMIT_HEADERS],
+        responses={200: s.SearchOutputSerializer, **errors(400, 429)},
         examples=[RESULTS_EXAMPLE, ERROR_EXAMPLE],
     )
     def get(self, request):
@@ -111,8 +175,11 @@ class ImageSearchApi(SearchAPIView):
             "1 - text_weight); `negative` pushes away with `negative_weight`. The photo is not "
             "stored."
         ),
-        request=s.ImageSearchInputSerializer,
-        responses={200: s.SearchOutputSerializer, **ERRORS},
+        operation_id="search_image",
+        tags=["search"],
+        request=body(s.ImageSearchInputSerializer, s.ImageSearchUploadSerializer),
+        parameters=[OFFSET_QUERY, *RATE_LIMIT_HEADERS],
+        responses={200: s.SearchOutputSerializer, **SEARCH_ERRORS},
         examples=[
             OpenApiExample(
                 "This, but in red",
@@ -132,16 +199,26 @@ class ImageSearchApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.ImageSearchInputSerializer(data=self.paged_body(request))
+        serializer = self.input_for(
+            request, s.ImageSearchInputSerializer, s.ImageSearchUploadSerializer
+        )
+        params = serializer(data=self.paged_body(request))
         params.is_valid(raise_exception=True)
         return self.run_search(request, params.validated_data, image_terms(params.validated_data))
 
 
 class HybridSearchApi(SearchAPIView):
+    # JSON only: weighted text terms are an object, photos a list of data URLs; neither has
+    # a faithful form encoding.
+    parser_classes = [SafeJSONParser]
+
     @extend_schema(
         summary="Several weighted terms at once (text, photos, products; negatives too)",
-        request=s.HybridSearchInputSerializer,
-        responses={200: s.SearchOutputSerializer, **ERRORS},
+        operation_id="search_hybrid",
+        tags=["search"],
+        request=body(s.HybridSearchInputSerializer),
+        parameters=[OFFSET_QUERY, *RATE_LIMIT_HEADERS],
+        responses={200: s.SearchOutputSerializer, **errors(400, 404, 409, 413, 415, 429)},
         examples=[
             OpenApiExample(
                 "Red, not striped, looking like product 12",
@@ -165,9 +242,11 @@ class HybridSearchApi(SearchAPIView):
 
 class SimilarProductsApi(SearchAPIView):
     @extend_schema(
+        operation_id="search_similar",
+        tags=["search"],
         summary="More like this: visually similar products (never the product itself)",
-        parameters=[s.SimilarInputSerializer],
-        responses={200: s.SearchOutputSerializer, **ERRORS},
+        parameters=[s.SimilarInputSerializer, *RATE_LIMIT_HEADERS],
+        responses={200: s.SearchOutputSerializer, **errors(400, 404, 409, 429)},
         examples=[RESULTS_EXAMPLE],
     )
     def get(self, request, pk: int):
@@ -181,9 +260,12 @@ class SimilarProductsApi(SearchAPIView):
 
 class DescribeApi(SearchAPIView):
     @extend_schema(
+        operation_id="describe",
+        tags=["search"],
         summary="Describe a photo: zero-shot category and colour, best-matching descriptions",
-        request=s.DescribeInputSerializer,
-        responses={200: s.DescribeOutputSerializer, **ERRORS},
+        request=body(s.DescribeInputSerializer, s.DescribeUploadSerializer),
+        parameters=RATE_LIMIT_HEADERS,
+        responses={200: s.DescribeOutputSerializer, **SEARCH_ERRORS},
         examples=[
             OpenApiExample("A photo", value={"image": TINY_PNG, "top": 3}, request_only=True),
             OpenApiExample(
@@ -208,7 +290,8 @@ class DescribeApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.DescribeInputSerializer(data=request.data)
+        serializer = self.input_for(request, s.DescribeInputSerializer, s.DescribeUploadSerializer)
+        params = serializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         result = image_describe(
@@ -219,6 +302,8 @@ class DescribeApi(SearchAPIView):
 
 class DetectApi(SearchAPIView):
     @extend_schema(
+        operation_id="search_look",
+        tags=["search"],
         summary="Shop the look: every item in a photo, each with its own results",
         description=(
             "Multipart (`image` file) or JSON (`image` as a base64 data URL). The detector "
@@ -226,8 +311,9 @@ class DetectApi(SearchAPIView):
             "searched by itself, with the filters. A photo without items answers an empty "
             "`items` list and a `message`."
         ),
-        request=s.DetectInputSerializer,
-        responses={200: s.DetectOutputSerializer, **ERRORS},
+        request=body(s.DetectInputSerializer, s.DetectUploadSerializer),
+        parameters=RATE_LIMIT_HEADERS,
+        responses={200: s.DetectOutputSerializer, **errors(400, 413, 415, 429)},
         examples=[
             OpenApiExample("A photo", value={"image": TINY_PNG, "limit": 10}, request_only=True),
             OpenApiExample(
@@ -249,7 +335,8 @@ class DetectApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.DetectInputSerializer(data=request.data)
+        serializer = self.input_for(request, s.DetectInputSerializer, s.DetectUploadSerializer)
+        params = serializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         template = search_request_from({**data, "limit": data.get("limit") or 10}, [])
@@ -259,9 +346,12 @@ class DetectApi(SearchAPIView):
 
 class SimilarityApi(SearchAPIView):
     @extend_schema(
+        operation_id="similarity",
+        tags=["search"],
         summary="CLIP similarity of a text and a photo (cosine, -1..1)",
-        request=s.SimilarityInputSerializer,
-        responses={200: s.SimilarityOutputSerializer, **ERRORS},
+        request=body(s.SimilarityInputSerializer, s.SimilarityUploadSerializer),
+        parameters=RATE_LIMIT_HEADERS,
+        responses={200: s.SimilarityOutputSerializer, **errors(400, 413, 415, 429)},
         examples=[
             OpenApiExample(
                 "Input", value={"text": "a red sneaker", "image": TINY_PNG}, request_only=True
@@ -274,7 +364,10 @@ class SimilarityApi(SearchAPIView):
         ],
     )
     def post(self, request):
-        params = s.SimilarityInputSerializer(data=request.data)
+        serializer = self.input_for(
+            request, s.SimilarityInputSerializer, s.SimilarityUploadSerializer
+        )
+        params = serializer(data=request.data)
         params.is_valid(raise_exception=True)
         result = text_image_similarity(**params.validated_data)
         return Response(s.SimilarityOutputSerializer(result).data)
@@ -282,19 +375,24 @@ class SimilarityApi(SearchAPIView):
 
 class StatsApi(APIView):
     @extend_schema(
+        operation_id="index_stats",
+        tags=["index"],
         summary="Index status: active model, dimension, counts",
-        responses=inline_serializer(
-            "IndexStats",
-            {
-                "active_model": serializers.CharField(allow_null=True),
-                "dimension": serializers.IntegerField(allow_null=True),
-                "products": serializers.IntegerField(),
-                "images": serializers.IntegerField(),
-                "embedded_images": serializers.IntegerField(),
-                "pending_images": serializers.IntegerField(),
-                "embedded_texts": serializers.IntegerField(),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "IndexStats",
+                {
+                    "active_model": serializers.CharField(allow_null=True),
+                    "dimension": serializers.IntegerField(allow_null=True),
+                    "products": serializers.IntegerField(),
+                    "images": serializers.IntegerField(),
+                    "embedded_images": serializers.IntegerField(),
+                    "pending_images": serializers.IntegerField(),
+                    "embedded_texts": serializers.IntegerField(),
+                },
+            ),
+            **errors(),
+        },
         examples=[
             OpenApiExample(
                 "Stats",
@@ -317,9 +415,11 @@ class StatsApi(APIView):
 
 class SuggestApi(SearchAPIView):
     @extend_schema(
+        operation_id="suggest",
+        tags=["search"],
         summary="Autocomplete: categories, synonyms, titles and catalog words for what is typed",
-        parameters=[s.SuggestInputSerializer],
-        responses={200: s.SuggestOutputSerializer, 400: ErrorSerializer},
+        parameters=[s.SuggestInputSerializer, *RATE_LIMIT_HEADERS],
+        responses={200: s.SuggestOutputSerializer, **errors(400, 429)},
         examples=[
             OpenApiExample(
                 "Suggestions",
@@ -343,13 +443,16 @@ class ReindexApi(APIView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(
+        operation_id="index_reindex",
+        tags=["index"],
         summary="Queue indexing of everything pending (staff)",
         request=None,
         responses={
             202: inline_serializer(
                 "ReindexQueued",
                 {"images": serializers.IntegerField(), "products": serializers.IntegerField()},
-            )
+            ),
+            **errors(401, 403),
         },
         examples=[
             OpenApiExample("Queued", value={"images": 120, "products": 40}, response_only=True)

@@ -143,15 +143,16 @@ def test_openapi_schema_covers_every_endpoint_without_warnings(tmp_path):
     call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(out))
     paths = yaml.safe_load(out.read_text())["paths"]
     for path in (
-        "/api/search/text/",
-        "/api/search/image/",
-        "/api/search/hybrid/",
-        "/api/describe/",
-        "/api/similarity/",
-        "/api/stats/",
-        "/api/reindex/",
-        "/api/products/",
-        "/api/products/{id}/images/",
+        "/api/v1/search/text/",
+        "/api/v1/search/image/",
+        "/api/v1/search/hybrid/",
+        "/api/v1/search/look/",
+        "/api/v1/describe/",
+        "/api/v1/similarity/",
+        "/api/v1/stats/",
+        "/api/v1/reindex/",
+        "/api/v1/products/",
+        "/api/v1/products/{id}/images/",
     ):
         assert path in paths, path
 
