@@ -106,3 +106,19 @@ def test_match_label_places_a_result_among_in_catalog_queries(
     settings.SEARCH_CLOSE_MATCH_QUANTILE = 0.1
     values = [0.2 + 0.05 * i for i in range(12)]  # 0.2 .. 0.75: 0.3 reaches 3 of 12, 0.9 all
     assert match_label(similarity, values, keyword=keyword, browsed=browsed) == label
+
+
+def test_shopper_message_says_what_to_do_not_which_field():
+    from search.services.shopper_messages import CHOOSE_PHOTO, shopper_message
+
+    assert shopper_message({"non_field_errors": ["Send exactly one of 'image' or 'product'."]}) == (
+        CHOOSE_PHOTO
+    )
+    said = shopper_message(
+        {"q": ["This field may not be blank."], "category": ["Unknown category 'x'. Known: a."]}
+    )
+    assert said.startswith("Type what you are looking for") and "“x”: choose one" in said
+    assert "q:" not in said and "This field" not in said
+    # Both prices wrong: said once.
+    both = {"min_price": ["A valid number is required."], "max_price": ["Bad."]}
+    assert shopper_message(both) == "Prices are amounts of 0 or more, like 25 or 49.90."
