@@ -47,4 +47,4 @@ def test_empty_is_a_400(client, catalog):
 
 def test_the_search_page_wires_the_box(client, catalog):
     page = client.get("/search/").content.decode()
-    assert "/api/suggest/" in page and "datalist" in page
+    assert "/api/v1/suggest/" in page and "datalist" in page
