@@ -29,7 +29,7 @@ def names(body: dict, catalog: dict) -> list[str]:
 
 
 def similar(client, catalog, **params) -> dict:
-    r = client.get(f"/api/products/{catalog['a'].pk}/similar/", params)
+    r = client.get(f"/api/v1/products/{catalog['a'].pk}/similar/", params)
     assert r.status_code == 200, r.content
     return r.json()
 
@@ -97,9 +97,9 @@ def test_paging_links_follow_get_searches(client, catalog):
 
 def test_post_searches_page_by_posting_the_same_body_to_next(client, catalog):
     body = {"products": [{"product": catalog["a"].pk}], "limit": 2, "sort": "price_asc"}
-    first = client.post("/api/search/hybrid/", body, content_type="application/json").json()
+    first = client.post("/api/v1/search/hybrid/", body, content_type="application/json").json()
     assert names(first, catalog) == ["b", "c"]
-    assert first["next"].endswith("/api/search/hybrid/?offset=2")
+    assert first["next"].endswith("/api/v1/search/hybrid/?offset=2")
     second = client.post(first["next"], body, content_type="application/json").json()
     assert names(second, catalog) == ["d", "e"]
     assert (second["total"], second["total_exact"], second["has_more"]) == (5, True, True)
@@ -107,7 +107,7 @@ def test_post_searches_page_by_posting_the_same_body_to_next(client, catalog):
 
 def test_photo_search_sorts_too(client, catalog):
     r = client.post(
-        "/api/search/image/",
+        "/api/v1/search/image/",
         {"product": catalog["a"].pk, "sort": "price_desc"},
         content_type="application/json",
     )
@@ -116,7 +116,7 @@ def test_photo_search_sorts_too(client, catalog):
 
 
 def test_text_search_sorts_the_fused_results(client, dated):
-    r = client.get("/api/search/text/", {"q": "patterns", "sort": "newest"})
+    r = client.get("/api/v1/search/text/", {"q": "patterns", "sort": "newest"})
     assert r.status_code == 200, r.content
     body = r.json()
     assert names(body, dated) == NEWEST_FIRST
@@ -124,15 +124,30 @@ def test_text_search_sorts_the_fused_results(client, dated):
 
 
 def test_a_price_only_query_sorts_within_its_bound(client, catalog):
-    cheapest = client.get("/api/search/text/", {"q": "under 35"}).json()
+    cheapest = client.get("/api/v1/search/text/", {"q": "under 35"}).json()
     assert names(cheapest, catalog) == ["a", "b", "c"]
-    dearest = client.get("/api/search/text/", {"q": "under 35", "sort": "price_desc"}).json()
+    dearest = client.get("/api/v1/search/text/", {"q": "under 35", "sort": "price_desc"}).json()
     assert names(dearest, catalog) == ["c", "b", "a"]
     assert dearest["total"] == 3
 
 
 def test_an_unknown_sort_is_a_400_naming_the_choices(client, catalog):
-    r = client.get("/api/search/text/", {"q": "patterns", "sort": "cheapest"})
+    r = client.get("/api/v1/search/text/", {"q": "patterns", "sort": "cheapest"})
     assert r.status_code == 400
     assert "sort" in r.json()["error"]
     assert "price_asc" in str(r.json()["detail"])
+
+
+def test_a_multipart_photo_search_pages_through_its_next_link(client, catalog):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import encode, pattern
+
+    def form():
+        photo = SimpleUploadedFile("a.png", encode(pattern(1), "PNG"), content_type="image/png")
+        return {"image": photo, "limit": 2, "sort": "price_asc", "auto_crop": "false"}
+
+    first = client.post("/api/v1/search/image/", form()).json()
+    second = client.post(first["next"], form()).json()
+    assert names(first, catalog) + names(second, catalog) == ["a", "b", "c", "d"]
+    assert second["previous"].endswith("/api/v1/search/image/")
