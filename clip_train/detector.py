@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from clip_train.checkpoint import versions
-from clip_train.fashion import load_split
-from clip_train.scenes import Box, random_scene
+from clip_train.fashion import PALETTE, load_split
+from clip_train.scenes import Box, compose, random_scene
 from search.embeddings.clip import import_torch
 
 WEIGHTS_FILE = "detector.safetensors"
@@ -52,7 +52,7 @@ class DetectorOptions:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 1  # the 2-core build machines are shared
-    val_scenes: int = 200  # scenes from held-back train items: loss and threshold tuning
+    val_scenes: int = 200  # scenes of held-back train items: loss and threshold tuning
     command: str = ""
     config: dict = field(default_factory=lambda: dict(CONFIG))
 
@@ -202,8 +202,7 @@ def train_detector(
     held = images[order[:1000]]  # validation items, never drawn for training
     train_images = images[order[1000:]]
     rng = np.random.default_rng(opts.seed + 1)
-    val_rng = np.random.default_rng(opts.seed + 2)
-    val_scenes = [random_scene(held, val_rng) for _ in range(opts.val_scenes)]
+    val_scenes = validation_scenes(held, opts.seed + 2, opts.val_scenes)
     model = build_model(cfg)
     optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     warmup = max(1, opts.steps // 20)
@@ -246,12 +245,31 @@ def train_detector(
         "history": history,
         "val_loss": round(float(np.mean(val)), 4),
         "train_seconds": round(time.perf_counter() - started, 1),
-        "data": "Fashion-MNIST train split: 59,000 items for training, 1,000 held back for "
-        "validation scenes (clip_train.scenes.random_scene)",
+        "data": "Fashion-MNIST train split: 59,000 items for training scenes "
+        "(clip_train.scenes.random_scene), 1,000 held back for the validation scenes "
+        "(validation_scenes: 2 to 4 items in catalog colours)",
         "versions": versions(),
     }
     out = save(Path(opts.out), model, cfg, training)
     return DetectorResult(out.parent, model, training, val_scenes)
+
+
+def validation_scenes(
+    held: np.ndarray, seed: int, count: int
+) -> list[tuple[Image.Image, list[Box]]]:
+    """The shop's case, from items training never sees: 2 to 4 garments in catalog colours at
+    catalog size (tiles of 128 px), any background and layout. They give the validation loss
+    and choose the peak threshold (their own random stream: the training data and weights do
+    not depend on them)."""
+    rng = np.random.default_rng(seed)
+    colours = list(PALETTE.values())
+    out = []
+    for _ in range(count):
+        n = int(rng.integers(2, 5))
+        picked = rng.choice(len(held), n, replace=False)
+        garments = [(held[i], colours[int(rng.integers(len(colours)))]) for i in picked]
+        out.append(compose(garments, rng, tile=128))
+    return out
 
 
 def _val_loss(model, photo: Image.Image, boxes: list[Box], cfg: dict) -> float:

@@ -14,6 +14,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageFilter
 
+from clip_train import scenes as synthetic
 from clip_train.fashion import BACKGROUND, PALETTE, load_split
 
 Box = tuple[float, float, float, float]
@@ -28,6 +29,11 @@ DEGRADATIONS = (
     "phone-like",
 )
 LAYOUTS = ("row", "grid", "column")
+# Busy scenes: what the foreground detector cannot do. Touching or overlapping neighbours
+# (items 85-100% of a tile, tiles overlapping by 10-30%: the garments' own margins leave them
+# touching or overlapping a little) and scattered items, on these backgrounds in turn.
+BUSY_BACKGROUNDS = ("noise", "blobs", "stripes", "checks", "studio", "grey", "dark", "gradient")
+TOUCHING, TOUCHING_SCALES = (-0.3, -0.1), (0.85, 1.0)
 
 
 @cache
@@ -126,6 +132,21 @@ def collage(
         photo = paste(photo, item, at)
         boxes.append(ink_box(item, at, (W, H)))
     return photo, boxes
+
+
+def busy(slugs: list[str], rng: np.random.Generator, index: int) -> tuple[Image.Image, list[Box]]:
+    """Scene ``index`` of the busy kind: the demo products ``slugs`` (catalog colours),
+    touching (even ``index``) or scattered with overlaps (odd), on ``BUSY_BACKGROUNDS`` in
+    turn; the photo and each item's true box, in order (``clip_train.scenes.compose``)."""
+    garments = []
+    for slug in slugs:
+        split, item, colour = slug.split("-", 2)
+        garments.append((_split(split)[0][int(item)], PALETTE[colour]))
+    kind = BUSY_BACKGROUNDS[(index // 2) % len(BUSY_BACKGROUNDS)]
+    layout = "tiled" if index % 2 == 0 else "scattered"
+    return synthetic.compose(
+        garments, rng, kind=kind, layout=layout, gaps=TOUCHING, scales=TOUCHING_SCALES
+    )
 
 
 def iou(a: Box, b: Box) -> float:

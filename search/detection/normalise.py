@@ -13,12 +13,23 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from search.detection.base import Detection, Detector
-from search.detection.foreground import Foreground, distance, rgb_on_white, segment
+from search.detection.foreground import (
+    BLUR,
+    MIN_THRESHOLD,
+    Foreground,
+    _clean,
+    distance,
+    rgb_on_white,
+    segment,
+)
 
 CANVAS = (248, 248, 246)  # the catalog's studio background (the demo catalog's own)
 MARGIN = 0.05  # of the item's longer side, each way (catalog shots leave about this much)
 MAX_GAIN = 1.6  # brightening of an item on a dark photo, at most
 LIGHT_BACKGROUND = 200.0  # border luminance above which a photo counts as a studio shot
+LOCAL_WHEN = 0.5  # share of "foreground" around a box at which its own background is read
+MIN_RING = 64  # pixels around the box needed to read a background from them
+MIN_FILL = 0.15  # share of a box an item's matte must cover to be believed
 
 
 def already_catalog_like(fg: Foreground, main: Detection) -> bool:
@@ -43,7 +54,11 @@ def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.
 def item_on_canvas(
     rgb: Image.Image, fg: Foreground, box: tuple[float, float, float, float]
 ) -> Image.Image:
-    """The ``box`` region, squared with a margin, background matted out onto ``CANVAS``."""
+    """The ``box`` region, squared with a margin, background matted out onto ``CANVAS``.
+
+    The matte is the photo's segmentation ``fg``, unless that failed for this box (``_failed``:
+    a busy background, items packed together); then the background is read from the band
+    just outside the box (``local_foreground``), and failing that the box is kept whole."""
     W, H = rgb.size
     x, y, w, h = box[0] * W, box[1] * H, box[2] * W, box[3] * H
     side = max(2, round(max(w, h) * (1 + 2 * MARGIN)))
@@ -52,6 +67,11 @@ def item_on_canvas(
     crop = np.asarray(rgb.crop(region), dtype=np.float32)
     grown = Image.fromarray(fg.mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
     inside = np.asarray(grown.resize((W, H), Image.Resampling.BILINEAR).crop(region)) > 127
+    ring = _ring(crop.shape[:2], region, (x, y, w, h))
+    if ring.sum() >= MIN_RING and _failed(inside, ring):
+        fg, inside = local_foreground(crop, ring)
+        if _failed(inside, ring):  # no reading of this background: the whole box, soft matte
+            inside = ~ring
     gain = _gain(crop, inside, fg)
     crop, bg = crop * gain, fg.background * gain
     # Colour unmixing: an edge pixel is alpha * item + (1 - alpha) * background, with alpha
@@ -69,6 +89,42 @@ def item_on_canvas(
     ox, oy = region[0] - left, region[1] - top
     canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
     return Image.fromarray(canvas.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def _failed(inside: np.ndarray, ring: np.ndarray) -> bool:
+    """A matte that makes no sense for an item's box: most of its surroundings are
+    "foreground" (a busy background read as items) or almost none of the box is (the item
+    taken for background texture; a garment fills at least a third of its box)."""
+    return inside[ring].mean() > LOCAL_WHEN or inside[~ring].mean() < MIN_FILL
+
+
+def _ring(
+    shape: tuple[int, int], region: tuple[int, int, int, int], box: tuple[float, ...]
+) -> np.ndarray:
+    """bool [h, w] over the region: its pixels outside the box (the box's surroundings)."""
+    h, w = shape
+    x0, y0 = int(box[0]) - region[0], int(box[1]) - region[1]
+    x1, y1 = int(np.ceil(box[0] + box[2])) - region[0], int(np.ceil(box[1] + box[3])) - region[1]
+    ring = np.ones((h, w), bool)
+    ring[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = False
+    return ring
+
+
+def local_foreground(crop: np.ndarray, ring: np.ndarray) -> tuple[Foreground, np.ndarray]:
+    """The region's own background (median colour and spread of the ``ring`` pixels, as
+    ``segment`` reads the photo's border) and foreground mask, slightly grown."""
+    blurred = np.asarray(
+        Image.fromarray(crop.clip(0, 255).astype(np.uint8)).filter(ImageFilter.BoxBlur(BLUR)),
+        np.float32,
+    )
+    background = np.median(blurred[ring], axis=0)
+    spread = 3.0 * float(np.median(distance(blurred[ring], background)))
+    threshold = max(MIN_THRESHOLD, 2.0 * spread + 6.0)
+    mask = _clean(distance(blurred, background) > threshold)
+    grown = np.asarray(
+        Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
+    )
+    return Foreground(mask, background, threshold, []), grown > 127
 
 
 def _gain(crop: np.ndarray, inside: np.ndarray, fg: Foreground) -> float:

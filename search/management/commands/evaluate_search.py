@@ -47,6 +47,22 @@ class Command(BaseCommand):
         )
         parser.add_argument("--look-queries", type=int, default=60)
         parser.add_argument("--look-collages", type=int, default=30)
+        parser.add_argument(
+            "--look-busy",
+            type=int,
+            default=30,
+            help="busy scenes: touching/overlapping items, textured backgrounds",
+        )
+        parser.add_argument(
+            "--look-detectors",
+            default="foreground,trained",
+            help="comma-separated DETECTOR values measured on collages and busy scenes",
+        )
+        parser.add_argument(
+            "--look-no-photos",
+            action="store_true",
+            help="skip the single-item photos (only collages and busy scenes)",
+        )
 
     def handle(self, *args, **o):
         if not harness.ensure_throwaway("evaluate_search"):
@@ -72,7 +88,13 @@ class Command(BaseCommand):
         quality.index_with(spec)
         reports = {
             f"{label} ({seed})": look.look_evaluate(
-                seed=seed, queries=o["look_queries"], collages=o["look_collages"], k=o["k"]
+                seed=seed,
+                queries=o["look_queries"],
+                collages=o["look_collages"],
+                busy=o["look_busy"],
+                k=o["k"],
+                detectors=[d.strip() for d in o["look_detectors"].split(",") if d.strip()],
+                degradations=not o["look_no_photos"],
             )
             for label, seed in (("tuning", look.TUNING_SEED), ("held-out", look.HELD_OUT_SEED))
         }
