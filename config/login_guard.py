@@ -16,23 +16,11 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from config.proxies import client_address
+
 LOGIN_PATHS = ("/admin/login/", "/api-auth/login/")
 # Spraying many usernames from one address is refused too, at a higher count.
 _ANY_USER_FACTOR = 4
-
-
-def client_address(request: HttpRequest | None) -> str:
-    """The address the request came from; behind ``NUM_PROXIES`` proxies, the one the nearest
-    trusted proxy saw (the rightmost entries of X-Forwarded-For are the trusted ones)."""
-    if request is None:
-        return "unknown"
-    proxies = getattr(settings, "NUM_PROXIES", 0) or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if hops:
-            return hops[-min(proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _keys(request: HttpRequest | None, username: str | None) -> tuple[str, str]:

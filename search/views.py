@@ -21,6 +21,7 @@ from PIL import Image
 from rest_framework.exceptions import APIException
 
 from search.api import serializers as s
+from search.api.throttling import page_throttle
 from search.errors import KNOWN_ERRORS, error_status
 from search.query_terms import image_terms, search_request_from, similar_terms, text_terms
 from search.query_understanding import query_without
@@ -56,6 +57,14 @@ def _run(context: dict, serializer, action) -> int:
     except APIException as exc:
         context["error"] = str(exc.detail)
         return exc.status_code
+
+
+def _sends_photo(request) -> bool:
+    return request.method == "POST" or "photo" in request.GET
+
+
+def _similar_context(request, params, slug: str) -> dict:
+    return _base_context(request, params) | {"product": get_object_or_404(Product, slug=slug)}
 
 
 def _thumbnail_data_url(image: Image.Image, side: int = 320) -> str:
@@ -141,6 +150,7 @@ def _chips(request, parsed) -> list[dict]:
     return chips
 
 
+@page_throttle("search_text", "search/search.html", _base_context, when=lambda r: "q" in r.GET)
 def search_view(request):
     context = _base_context(request, request.GET)
     context["q"] = request.GET.get("q", "").strip()
@@ -224,6 +234,7 @@ def _photo_suggestions(params, result, colours: list[str]) -> list[dict]:
 
 
 @require_http_methods(["GET", "POST"])
+@page_throttle("search_photo", "search/photo.html", _base_context, when=_sends_photo)
 def photo_search_view(request):
     params = request.POST if request.method == "POST" else request.GET
     context = _base_context(request, params)
@@ -244,6 +255,7 @@ def photo_search_view(request):
 
 
 @require_http_methods(["GET", "POST"])
+@page_throttle("search_look", "search/look.html", _base_context, when=_sends_photo)
 def look_view(request):
     """Shop the look: a marker on each item found in the photo, each item with its results."""
     params = request.POST if request.method == "POST" else request.GET
@@ -271,6 +283,7 @@ def look_view(request):
     return render(request, "search/look.html", context, status=status)
 
 
+@page_throttle("search_similar", "search/similar.html", _similar_context)
 def similar_view(request, slug: str):
     """More like this, optionally 'but in red' (text + weight slider)."""
     product = get_object_or_404(Product.objects.with_images(), slug=slug)
@@ -287,6 +300,9 @@ def similar_view(request, slug: str):
 
 
 @require_http_methods(["GET", "POST"])
+@page_throttle(
+    "search_describe", "search/describe.html", _base_context, when=lambda r: r.method == "POST"
+)
 def describe_view(request):
     context = _base_context(request, request.POST)
     status = 200

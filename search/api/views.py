@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from search.api import serializers as s
 from search.api.errors import ErrorSerializer
-from search.api.throttling import HeaderedScopedRateThrottle, rate_limit_headers_add
+from search.api.throttling import ModeRateThrottle, rate_limit_headers_add
 from search.query_terms import (
     hybrid_terms,
     image_terms,
@@ -120,9 +120,10 @@ def body(json_serializer, upload_serializer=None) -> dict:
 
 
 class SearchAPIView(APIView):
-    """Public and throttled (rate-limit headers on every answer: search.api.throttling)."""
+    """Public and throttled, one budget per mode (rate-limit headers on every answer:
+    search.api.throttling)."""
 
-    throttle_classes = [HeaderedScopedRateThrottle]
+    throttle_classes = [ModeRateThrottle]
     throttle_scope = "search"
     parser_classes = [SafeJSONParser, MultiPartParser]
 
@@ -151,6 +152,8 @@ class SearchAPIView(APIView):
 
 
 class TextSearchApi(SearchAPIView):
+    throttle_scope = "search_text"
+
     @extend_schema(
         operation_id="search_text",
         tags=["search"],
@@ -167,6 +170,8 @@ class TextSearchApi(SearchAPIView):
 
 
 class ImageSearchApi(SearchAPIView):
+    throttle_scope = "search_photo"
+
     @extend_schema(
         summary="Photo -> products (shop the look), optionally 'this, but in red'",
         description=(
@@ -208,6 +213,7 @@ class ImageSearchApi(SearchAPIView):
 
 
 class HybridSearchApi(SearchAPIView):
+    throttle_scope = "search_photo"  # the photo budget: hybrid queries embed photos too
     # JSON only: weighted text terms are an object, photos a list of data URLs; neither has
     # a faithful form encoding.
     parser_classes = [SafeJSONParser]
@@ -241,6 +247,8 @@ class HybridSearchApi(SearchAPIView):
 
 
 class SimilarProductsApi(SearchAPIView):
+    throttle_scope = "search_similar"
+
     @extend_schema(
         operation_id="search_similar",
         tags=["search"],
@@ -259,6 +267,8 @@ class SimilarProductsApi(SearchAPIView):
 
 
 class DescribeApi(SearchAPIView):
+    throttle_scope = "search_describe"
+
     @extend_schema(
         operation_id="describe",
         tags=["search"],
@@ -301,6 +311,8 @@ class DescribeApi(SearchAPIView):
 
 
 class DetectApi(SearchAPIView):
+    throttle_scope = "search_look"
+
     @extend_schema(
         operation_id="search_look",
         tags=["search"],
@@ -345,6 +357,8 @@ class DetectApi(SearchAPIView):
 
 
 class SimilarityApi(SearchAPIView):
+    throttle_scope = "search_describe"
+
     @extend_schema(
         operation_id="similarity",
         tags=["search"],
@@ -414,6 +428,8 @@ class StatsApi(APIView):
 
 
 class SuggestApi(SearchAPIView):
+    throttle_scope = "search_suggest"
+
     @extend_schema(
         operation_id="suggest",
         tags=["search"],
