@@ -236,12 +236,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 24,
-    "DEFAULT_THROTTLE_RATES": {"search": env("SEARCH_THROTTLE_RATE", default="120/min")},
+    # Who a client is behind proxies (config.proxies.client_address reads the same setting).
+    "NUM_PROXIES": NUM_PROXIES,
+    # One budget per client and search mode, pages and API alike (search/api/throttling.py);
+    # "search" is the rate of every mode not given its own.
+    "DEFAULT_THROTTLE_RATES": {
+        "search": SEARCH_THROTTLE_RATE,
+        "search_text": env("SEARCH_TEXT_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+        "search_photo": env("SEARCH_PHOTO_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+        "search_look": env("SEARCH_LOOK_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+        "search_describe": env("SEARCH_DESCRIBE_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+        "search_similar": env("SEARCH_SIMILAR_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+        "search_suggest": env("SEARCH_SUGGEST_THROTTLE_RATE", default=SEARCH_THROTTLE_RATE),
+    },
     "EXCEPTION_HANDLER": "search.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Visual Shop Search API",
     "DESCRIPTION": "Text, photo and hybrid CLIP search over the catalog.",
+SEARCH_THROTTLE_RATE = env("SEARCH_THROTTLE_RATE", default="120/min")
     "VERSION": "1.0.0",
     # Only /api/v1/: the unversioned aliases would give a generated client every operation
     # twice; the schema's own endpoint is not an operation a client calls.
