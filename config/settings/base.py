@@ -227,6 +227,7 @@ HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=200)
 EMBEDDING_SWEEP_BATCH = env.int("EMBEDDING_SWEEP_BATCH", default=256)
 QUERY_CACHE_SECONDS = env.int("QUERY_CACHE_SECONDS", default=24 * 3600)
 
+SEARCH_THROTTLE_RATE = env("SEARCH_THROTTLE_RATE", default="120/min")
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -254,7 +255,6 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Visual Shop Search API",
     "DESCRIPTION": "Text, photo and hybrid CLIP search over the catalog.",
-SEARCH_THROTTLE_RATE = env("SEARCH_THROTTLE_RATE", default="120/min")
     "VERSION": "1.0.0",
     # Only /api/v1/: the unversioned aliases would give a generated client every operation
     # twice; the schema's own endpoint is not an operation a client calls.
