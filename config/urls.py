@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, include, path, re_path, reverse
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from search.api.urls import legacy_urlpatterns as search_api_legacy
 from search.api.urls import urlpatterns as search_api
@@ -46,7 +46,8 @@ urlpatterns = [
     path(f"api/{API_VERSION}/", include((shop_api, "shop-api"))),
     # The schema and its docs describe the current version (only /api/v1/ paths are in it).
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves its start-up script as a file: the CSP allows no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path(
         "api/",
         include(

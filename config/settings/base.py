@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     # Before anything that may answer: a preflight or an error still carries the CORS headers.
     "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -46,6 +47,17 @@ MIDDLEWARE = [
     "config.middleware.DatabaseUnavailableMiddleware",
     "config.middleware.RejectNulMiddleware",
 ]
+
+# Scripts only from the site's own files (config/csp.py has the default and why); "" turns the
+# header off, e.g. when a proxy in front sets its own.
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)
 
 # Wrong passwords lock an address out of sign-in for a while (config/login_guard.py).
 AUTHENTICATION_BACKENDS = ["config.login_guard.LockoutModelBackend"]

@@ -29,14 +29,47 @@ def chromium_path() -> str:
     raise RuntimeError("Chromium not found: run scripts/bootstrap.sh test (installs it with apt).")
 
 
+# Content-Security-Policy violations (Chromium reports each on the console) seen by any page of
+# any context of the current test; every browser test fails if one happened (_no_csp_violation).
+CSP_VIOLATIONS: list[str] = []
+
+
+class _WatchedBrowser:
+    """The Playwright browser, with every new context reporting CSP violations."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+
+        def on_console(message) -> None:
+            if message.type == "error" and "Content Security Policy" in message.text:
+                CSP_VIOLATIONS.append(f"{message.location.get('url', '')}: {message.text}")
+
+        context.on("console", on_console)
+        return context
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        yield b
+        yield _WatchedBrowser(b)
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violation():
+    CSP_VIOLATIONS.clear()
+    yield
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert found == [], "the page broke its Content-Security-Policy:\n" + "\n".join(found)
 
 
 @pytest.fixture
@@ -73,7 +106,10 @@ def axe():
         raise RuntimeError("axe-core missing: run scripts/bootstrap.sh test (npm ci).")
 
     def _run(page, *, context: str | None = None) -> list[dict]:
-        page.add_script_tag(path=str(AXE_JS))
+        # Evaluated through the DevTools protocol, which the page's CSP does not govern (a
+        # <script> tag with axe's source would be inline script, which the CSP refuses).
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(AXE_JS.read_text())
         result = page.evaluate(
             "async (ctx) => await axe.run(ctx || document, {resultTypes: ['violations']})",
             context,

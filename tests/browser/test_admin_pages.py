@@ -106,7 +106,7 @@ def test_change_form_apply_replaces_a_filled_field_after_saying_so(
     page.set_input_files("#id_images-1-image", [])
     page.set_input_files("#id_images-1-image", str(path))
     page.wait_for_function(
-        "document.querySelector('.clip-suggestion .clip-plan')?.textContent.startsWith('Nothing')"
+        "() => document.querySelector('.clip-suggestion .clip-plan')?.textContent.startsWith('Nothing')"
     )
     assert plan.inner_text() == (
         f"Nothing to apply: category is already {category}; colour is already {colour}."

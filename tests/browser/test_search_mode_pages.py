@@ -26,7 +26,7 @@ def test_upload_select_region_and_search(live_server, page, screenshot, catalog,
     page.goto(live_server.url + "/search/photo/")
     assert not page.is_visible("#preview"), "no empty preview (broken image) before a photo"
     page.set_input_files("#image-input", str(path))
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
     box = page.locator("#preview").bounding_box()
     # Drag over the right half (product b's pattern), a little inside its edges.
     page.mouse.move(box["x"] + box["width"] * 0.52, box["y"] + 2)
@@ -56,7 +56,7 @@ def test_drag_and_drop_a_photo(live_server, page, catalog):  # noqa: F811
         }""",
         b64,
     )
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
     page.click("#photo-submit")
     assert first_result_id(page) == catalog["c"].pk
 

@@ -83,7 +83,7 @@ def test_refine_a_photo_search_without_uploading_again(live_server, open_page, c
 
     # Region on the kept photo (the right half: b), no file chosen again.
     assert page.locator("#image-input").evaluate("i => i.files.length") == 0
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
     box = page.locator("#preview").bounding_box()
     drag(page, "#preview", 0.52, 2 / box["height"], 1 - 2 / box["width"], 1 - 2 / box["height"])
     page.click("#photo-submit")
@@ -120,7 +120,7 @@ def test_keyboard_only_photo_search_on_a_phone(live_server, open_page, catalog, 
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     chooser.value.set_files(two_halves(tmp_path))
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
 
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "select-region"
@@ -210,7 +210,7 @@ def test_paste_on_the_photo_page_becomes_the_photo(live_server, open_page, catal
         }""",
         b64,
     )
-    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
     assert page.locator("#image-input").evaluate("i => i.files[0].name") == "pasted.png"
     page.click("#photo-submit")
     assert ids(page)[0] == catalog["c"].pk
@@ -277,7 +277,7 @@ def test_text_results_page_totals_sort_and_phone_grid(live_server, open_page, sm
     shot(page, "text-results-phone")
 
     page.mouse.wheel(0, 3000)  # the search bar stays at the top
-    page.wait_for_function("window.scrollY > 500")
+    page.wait_for_function("() => window.scrollY > 500")
     assert page.locator(".site-header").bounding_box()["y"] == 0
     assert page.locator("#site-q").is_visible()
 

@@ -47,4 +47,6 @@ def test_empty_is_a_400(client, catalog):
 
 def test_the_search_page_wires_the_box(client, catalog):
     page = client.get("/search/").content.decode()
-    assert "/api/v1/suggest/" in page and "datalist" in page
+    # shop.js reads the URL from the body and builds the box's <datalist> (the browser test
+    # test_understood_page.py::test_the_search_box_offers_suggestions types into it).
+    assert 'data-suggest-url="/api/v1/suggest/"' in page and "search/shop" in page

@@ -19,7 +19,7 @@
       const q = box.value.trim();
       if (!q) { list.replaceChildren(); return; }
       timer = setTimeout(() => {
-        fetch(window.SHOP.suggestUrl + "?q=" + encodeURIComponent(q))
+        fetch(document.body.dataset.suggestUrl + "?q=" + encodeURIComponent(q))
           .then(r => (r.ok ? r.json() : { suggestions: [] }))
           .then(body => list.replaceChildren(...body.suggestions.map(s => {
             const option = document.createElement("option");
@@ -195,3 +195,12 @@
     show(markers[0]);
   }
 })();
+
+// A file input that names its chosen file in another element (data-file-name="ID"): a
+// visually hidden input inside a label button shows nothing by itself.
+document.querySelectorAll("input[type=file][data-file-name]").forEach((input) => {
+  input.addEventListener("change", () => {
+    const f = input.files[0];
+    document.getElementById(input.dataset.fileName).textContent = f ? f.name : "";
+  });
+});
