@@ -210,6 +210,9 @@ SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
 SEARCH_KEYWORD_WEIGHT = env.float("SEARCH_KEYWORD_WEIGHT", default=1.0)
 SEARCH_VECTOR_WEIGHT = env.float("SEARCH_VECTOR_WEIGHT", default=1.0)
+# "This, but as a boot": the share of its weight the photo or product keeps when the modifier
+# changes the category (the text then names the look's colour and the new category).
+SEARCH_CATEGORY_CHANGE_LOOK_SHARE = env.float("SEARCH_CATEGORY_CHANGE_LOOK_SHARE", default=0.5)
 # Candidates each leg contributes to the fusion (at least a page's worth).
 SEARCH_FUSION_CANDIDATES = env.int("SEARCH_FUSION_CANDIDATES", default=100)
 # How long a process trusts its cached lexicon (categories, colours, synonyms); an edit of a

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from tqdm import tqdm
 
@@ -120,6 +121,7 @@ def evaluate(
     # over the (colour, category) pairs.
     queries = query_items(items, photo_queries)
     colours = sorted({i.colour for i in items})
+    categories = sorted({i.category for i in items})
     weights = tuple(hybrid_weights)
     for n, q in enumerate(queries):
         photo = _photo(q.id)
@@ -148,6 +150,22 @@ def evaluate(
                 f"hybrid P@{k} image {w:.1f} / text {1 - w:.1f}",
                 good / min(k, total) if total else 0.0,
             )
+        # "This, but as a {category}": another kind of product in the photo's colour, at the
+        # API's default photo/text split.
+        others = [c for c in categories if c != q.category]
+        changed = others[n % len(others)]
+        total = counts[(q.colour, changed)]
+        text_weight = settings.SEARCH_HYBRID_TEXT_WEIGHT
+        terms = [
+            Term(kind="image", image=photo, weight=1 - text_weight),
+            Term(kind="text", text=f"as a {changed.lower()}", weight=text_weight),
+        ]
+        hits = [by_id[p] for p in _top(terms, k, (q.id,)) if p in by_id]
+        good = sum(h.category == changed and h.colour == q.colour for h in hits)
+        add(
+            f"this but as a category P@{k} (new category, same colour)",
+            good / min(k, total) if total else 0.0,
+        )
         tick(1)
     return {name: round(metric.mean, 4) for name, metric in m.items()}
 

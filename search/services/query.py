@@ -29,6 +29,7 @@ from search.services import relevance as rel
 from search.services.fusion import Fused, ranked, rrf
 from search.services.relevance import Relevance
 from search.services.understanding import (
+    category_change,
     filters_understood,
     modifier_understood,
     query_understand,
@@ -71,6 +72,9 @@ class SearchRequest:
     # One of SORTS. Relevance retrieval always comes first; another sort orders the first
     # SEARCH_FUSION_CANDIDATES relevant results (see ``_page_of``).
     sort: str = "relevance"
+    # Set by understanding, never from request data: "this, but as a boot" ranks products of
+    # these categories first (by similarity), then the rest; a boost, not a filter.
+    boost_category_slugs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
     if request.query is not None:
         return text_search(model, request, encoder)
     if request.understand_terms:
-        request = _terms_understood(request)
+        request = _terms_understood(request, model, encoder)
     vector = query_vector(model, request.terms, encoder)
     exclude = set(request.exclude_product_ids)
     exclude.update(t.product_id for t in request.terms if t.kind == "product")
@@ -212,6 +216,7 @@ def products_search(request: SearchRequest, *, encoder: Encoder | None = None) -
         exclude_product_ids=tuple(sorted(exclude)),
         min_similarity=request.min_score,
     )
+    raw = _category_boosted(raw, request.boost_category_slugs)
     page = _page_of([h.product_id for h in raw], request, truncated=False)
     # The judgement is about the best result, not this page's (nor the min_score cut's).
     best = raw[:1] or vector_store().nearest_images(
@@ -295,21 +300,70 @@ def _sorted(ids: list[int], sort: str) -> list[int]:
     return sorted(keys, key=keys.__getitem__)
 
 
-def _terms_understood(request: SearchRequest) -> SearchRequest:
+def _terms_understood(
+    request: SearchRequest, model: EmbeddingModel, encoder: Encoder | None
+) -> SearchRequest:
     terms, filters = [], request.filters
+    look = [t for t in request.terms if t.kind != "text" and t.weight > 0]
+    changed_category, boost = False, request.boost_category_slugs
     for term in request.terms:
         parsed = modifier_understood(term.text) if term.kind == "text" and term.weight > 0 else None
         if parsed is None:
             terms.append(term)
             continue
-        if parsed.vector_text:
+        if look and category_change(parsed):
+            # The look's own category would outvote the one asked for: the text carries the
+            # look's colour with the new category, and the look keeps a share for its style.
+            colour = look_colour(model, look, encoder)
+            text = f"{colour} {parsed.vector_text}" if colour else parsed.vector_text
+            terms.append(dataclasses.replace(term, text=text))
+            changed_category = True
+            boost += tuple(parsed.categories)
+        elif parsed.vector_text:
             terms.append(dataclasses.replace(term, text=parsed.vector_text))
         terms += [
             dataclasses.replace(term, text=w, weight=-DEFAULT_NEGATIVE_WEIGHT)
             for w in [*parsed.negative_words, *parsed.exclude_colours]
         ]
         filters = filters_understood(filters, parsed)
-    return dataclasses.replace(request, terms=terms, filters=filters)
+    if changed_category:  # scaled once, however many modifiers name a category
+        share, scaled = settings.SEARCH_CATEGORY_CHANGE_LOOK_SHARE, {id(t) for t in look}
+        terms = [
+            dataclasses.replace(t, weight=t.weight * share) if id(t) in scaled else t for t in terms
+        ]
+    return dataclasses.replace(
+        request, terms=terms, filters=filters, boost_category_slugs=tuple(dict.fromkeys(boost))
+    )
+
+
+def _category_boosted(raw: list[VectorHit], slugs: Sequence[str]) -> list[VectorHit]:
+    if not slugs or not raw:
+        return raw
+    boosted = set(
+        Product.objects.filter(
+            pk__in=[h.product_id for h in raw], category__slug__in=slugs
+        ).values_list("pk", flat=True)
+    )
+    return [h for h in raw if h.product_id in boosted] + [
+        h for h in raw if h.product_id not in boosted
+    ]
+
+
+def look_colour(model: EmbeddingModel, look: list[Term], encoder: Encoder | None = None) -> str:
+    """The colour of the look a modifier changes: a catalog product's own colour, else the
+    CLIP zero-shot colour of the look's photos."""
+    from search.services.describe import COLOUR_PROMPTS, colour_vocabulary, zero_shot
+
+    # (imported here: describe builds on this module's vectors)
+    products = [t.product_id for t in look if t.kind == "product"]
+    if products and len(products) == len(look):
+        colours = set(Product.objects.filter(pk__in=products).values_list("colour", flat=True))
+        if len(colours) == 1 and "" not in colours:
+            return colours.pop().lower()
+    labels = zero_shot(
+        model, query_vector(model, look, encoder), colour_vocabulary(), COLOUR_PROMPTS, 1
+    )
+    return labels[0].name if labels else ""
 
 
 def judge(

@@ -114,4 +114,11 @@ def modifier_understood(text: str) -> ParsedQuery | None:
         or (u.kind in ("colour", "category") and key(u.span) != key(u.value))
         for u in parsed.understood
     )
-    return parsed if changed else None
+    # A category alone ("as a boot") is a change too: the look's colour is kept for it.
+    return parsed if changed or category_change(parsed) else None
+
+
+def category_change(parsed: ParsedQuery) -> bool:
+    """ "This, but as a boot": the modifier names a category and no colour, so the shopper
+    wants the look's colour on another kind of product."""
+    return bool(parsed.categories) and not parsed.colours

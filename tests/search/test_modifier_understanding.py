@@ -50,3 +50,37 @@ def test_plain_words_go_to_the_model_as_typed(client, catalog):
     assert modifier_understood("a red sneaker") is None
     assert modifier_understood("stripes") is None
     assert modifier_understood("in navy").vector_text == "blue"
+
+
+def test_a_category_alone_is_a_change_of_category():
+    from search.query_understanding import ParsedQuery
+    from search.services.understanding import category_change
+
+    assert category_change(ParsedQuery(query="as a boot", categories=["ankle-boot"]))
+    assert not category_change(
+        ParsedQuery(query="a red boot", categories=["ankle-boot"], colours=["red"])
+    )
+    assert not category_change(ParsedQuery(query="stripes"))
+
+
+@pytest.mark.parametrize("product_index", range(0, 30, 4))
+def test_this_but_as_another_category_keeps_the_looks_colour(
+    client, small_demo_catalog, product_index
+):
+    # 30 products, one per (colour, category) pair: for a photo of a (colour, A) product,
+    # "as a B" has exactly one right answer, the (colour, B) product.
+    look = small_demo_catalog[product_index]
+    wanted = next(
+        p
+        for p in small_demo_catalog
+        if p.colour == look.colour and p.category_id != look.category_id
+    )
+    image = look.images.first().image
+    with image.open("rb") as f:
+        r = client.post(
+            "/api/search/image/",
+            {"image": f, "text": f"as a {wanted.category.name.lower()}", "limit": 3},
+        )
+    assert r.status_code == 200, r.content
+    top = [h["id"] for h in r.json()["results"]]
+    assert wanted.pk in top, (look.colour, look.category.name, wanted.category.name, r.json())
