@@ -42,12 +42,15 @@ def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.
     """The main item (largest detection) as a catalog shot; ``detector`` defaults to the
     foreground segmentation itself (its boxes), any other detector supplies the box only."""
     fg = segment(image)
+    # Whether the photo is a catalog shot already is the segmentation's call: its box is the
+    # item's exact extent, and a detector trained on scenes of several items may see a
+    # full-frame item a little smaller than it is.
+    if fg.boxes and already_catalog_like(fg, max(fg.boxes, key=lambda d: d.area)):
+        return image
     boxes = detector.detect(image) if detector is not None else fg.boxes
     if not boxes:
         return image
     main = max(boxes, key=lambda d: d.area)
-    if already_catalog_like(fg, main):
-        return image
     return item_on_canvas(rgb_on_white(image), fg, main.box)
 
 
