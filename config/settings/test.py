@@ -11,6 +11,7 @@ from .base import *
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# Every search mode falls back to "search" (search/api/throttling.py); the throttle tests lower it.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}
 SERVE_MEDIA = True
 
