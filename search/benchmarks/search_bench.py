@@ -34,14 +34,23 @@ from search.benchmarks.vectors import MODIFIER, StandInEncoder, VectorSource
 from search.embeddings import ModelLoadError, ModelSpec
 from search.embeddings.registry import get_encoder
 from search.filters import CatalogFilters
-from search.models import EmbeddingModel
+from search.models import EmbeddingModel, ProductDocument
 from search.services import query
 from search.services.embedding_models import embedding_model_activate
 from search.services.query import SearchRequest, Term
-from search.vectorstore import vector_store
+from search.vectorstore import keyword, vector_store
 from shop.models import Category
 
 N_CATEGORIES = 10
+# Titles and colours a shopper's words can match, so the keyword leg has real work: every
+# product is "<colour> <material> <garment> <n>", drawn at random.
+COLOURS = ("red", "blue", "black", "white", "green", "grey", "pink", "brown", "navy", "beige")
+MATERIALS = ("leather", "cotton", "wool", "denim", "linen", "silk", "suede", "canvas")
+GARMENTS = (
+    "sneaker", "boot", "sandal", "dress", "coat", "jacket", "shirt", "jumper", "trousers",
+    "skirt", "bag", "scarf", "hoodie", "blouse", "jeans", "heels", "loafer", "parka", "tote",
+    "cardigan",
+)  # fmt: skip
 PRICE_LOW, PRICE_HIGH = 5.0, 200.0
 FILTERS = CatalogFilters(
     category_slug="category-3", min_price=Decimal(20), max_price=Decimal(80), in_stock=True
@@ -56,6 +65,11 @@ class Catalog:
     category: np.ndarray  # 0-based category index
     price: np.ndarray
     in_stock: np.ndarray
+    words: np.ndarray  # (n, 3): colour, material, garment indexes
+
+    def title(self, i: int) -> tuple[str, str]:
+        c, m, g = self.words[i]
+        return COLOURS[c], f"{COLOURS[c].title()} {MATERIALS[m]} {GARMENTS[g]} {i + 1}"
 
     def mask(self, filters: CatalogFilters | None) -> np.ndarray:
         if filters is None:
@@ -112,6 +126,11 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
     )
     headers = ["ef_search", "query", "filters", "p50 ms", "p95 ms", "recall@10", "full pages"]
     write(harness.table(headers, rows))
+    for ratio in fusion_cost(results):
+        write(
+            f"ef_search {ratio['ef_search']}, filters {ratio['filters']}: shopper text with both "
+            f"legs fused p50 {ratio['ratio']:.2f}x the vector leg alone"
+        )
     e2e = []
     if encoder is not None:
         e2e = phase_e2e(opts, encoder)
@@ -140,6 +159,8 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
         "shared_buffers": shared_buffers,
         "filters": str(FILTERS),
         "database_side": results,
+        "fusion_cost": fusion_cost(results),
+        "keyword_documents": ProductDocument.objects.count(),
         "end_to_end": {"encoder": encoder.key if encoder else None, "results": e2e},
     }
 
@@ -165,6 +186,9 @@ def load(n: int, seed: int, source: VectorSource, encoder) -> tuple[EmbeddingMod
         category=rng.integers(N_CATEGORIES, size=n),
         price=np.round(rng.uniform(PRICE_LOW, PRICE_HIGH, size=n), 2),
         in_stock=rng.random(n) > 0.15,
+        words=np.stack(
+            [rng.integers(len(v), size=n) for v in (COLOURS, MATERIALS, GARMENTS)], axis=1
+        ),
     )
     for start in range(0, n, 10_000):  # in chunks: bounded temporary memory
         stop = min(n, start + 10_000)
@@ -183,17 +207,37 @@ def load(n: int, seed: int, source: VectorSource, encoder) -> tuple[EmbeddingMod
         for i in range(N_CATEGORIES)
     ]
     _copy(catalog, model, [c.pk for c in categories])
+    for start in range(1, n + 1, 50_000):  # the keyword leg's documents, as the sweep writes them
+        keyword.documents_refresh(range(start, min(n, start + 49_999) + 1))
     with connection.cursor() as cur:
         # Built after loading (10x faster than growing it row by row), with room for the
         # whole graph in memory and a parallel build.
         cur.execute("SET maintenance_work_mem = '1GB'")
         cur.execute("SET max_parallel_maintenance_workers = 2")
         vector_store().indexes_ensure(model, concurrently=False)  # nothing else writes here
-        for table in ("shop_product", "shop_productimage", "search_imageembedding"):
+        for table in (
+            "shop_product",
+            "shop_productimage",
+            "search_imageembedding",
+            "search_productdocument",
+        ):
             cur.execute(f"ANALYZE {table}")
     embedding_model_activate(model)
     model.refresh_from_db()
     return model, catalog
+
+
+def fusion_cost(results: list[dict]) -> list[dict]:
+    """p50 of the fused shopper query over the vector leg alone, per ef_search and filters."""
+    by = {(r["ef_search"], r["query"], r["filters"]): r for r in results}
+    out = []
+    for (ef, name, filters), r in by.items():
+        if name == "shopper text, both legs fused":
+            alone = by[(ef, "shopper text, vector leg only", filters)]
+            out.append(
+                {"ef_search": ef, "filters": filters, "ratio": r["p50_ms"] / alone["p50_ms"]}
+            )
+    return out
 
 
 def _copy(catalog: Catalog, model: EmbeddingModel, category_ids: list[int]) -> None:
@@ -207,9 +251,10 @@ def _copy(catalog: Catalog, model: EmbeddingModel, category_ids: list[int]) -> N
                 "category_id, colour, attributes, in_stock, created_at, updated_at) FROM STDIN"
             ) as copy:
                 for i in range(n):
+                    colour, title = catalog.title(i)
                     copy.write_row(
-                        (i + 1, f"Product {i + 1}", f"bench-{i + 1}", "", catalog.price[i],
-                         "EUR", category_ids[catalog.category[i]], "", "{}",
+                        (i + 1, title, f"bench-{i + 1}", "", catalog.price[i],
+                         "EUR", category_ids[catalog.category[i]], colour, "{}",
                          bool(catalog.in_stock[i]), now, now)
                     )  # fmt: skip
             with cur.copy(
@@ -241,8 +286,13 @@ def phase_db(opts: dict, model, source: VectorSource, catalog: Catalog) -> list[
     modifiers = [f"{MODIFIER} {i}" for i in range(n)]
     rng = np.random.default_rng(opts["seed"] + 2)
     photos = [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(n)]
+    shopper = [f"{COLOURS[i % len(COLOURS)]} {GARMENTS[(i * 7) % len(GARMENTS)]}" for i in range(n)]
     kinds = {
         "text (cached vector)": lambda i: [Term("text", text=texts[i])],
+        # The same words two ways: the vector leg alone, and as a shopper's query (understood,
+        # keyword leg + vector leg, fused): the cost of the keyword leg, side by side.
+        "shopper text, vector leg only": lambda i: [Term("text", text=shopper[i])],
+        "shopper text, both legs fused": lambda i: [Term("text", text=shopper[i])],
         "photo": lambda i: [Term("image", image=photos[i])],
         "hybrid (photo 0.7 + text 0.3)": lambda i: [
             Term("image", image=photos[i], weight=0.7),
@@ -252,15 +302,19 @@ def phase_db(opts: dict, model, source: VectorSource, catalog: Catalog) -> list[
     stand_in = StandInEncoder(source, model.dim)
     results = []
     cache.clear()
-    for text in texts + modifiers:
+    for text in texts + modifiers + shopper:
         query.text_vector(model, text, encoder=stand_in)  # into Redis: timed runs hit the cache
     for ef_search in opts["ef_search"]:
         with override_settings(HNSW_EF_SEARCH=ef_search):
             for name, terms_for in kinds.items():
                 for filters in (None, FILTERS):
+                    fused = name.endswith("both legs fused")
                     requests = [
                         SearchRequest(
-                            terms=terms_for(i), filters=filters or CatalogFilters(), limit=limit
+                            terms=terms_for(i),
+                            filters=filters or CatalogFilters(),
+                            limit=limit,
+                            query=shopper[i] if fused else None,
                         )
                         for i in range(n)
                     ]
@@ -280,6 +334,8 @@ def _measure(requests: list[SearchRequest], filters, model, catalog: Catalog, en
         seconds.append(time.perf_counter() - started)
         got = [h.product.pk for h in response.hits]
         full += len(got) == limit
+        if request.query is not None:
+            continue  # fused: not a nearest-neighbour list, so no recall against exact search
         k = min(10, limit)
         vector = query.query_vector(model, request.terms, encoder=encoder)
         exact = catalog.exact_top(vector, filters, k)
@@ -288,7 +344,7 @@ def _measure(requests: list[SearchRequest], filters, model, catalog: Catalog, en
         "filters": "category+price+in stock" if filters else "none",
         "matching_products": int(catalog.mask(filters).sum()),
         **harness.percentiles_ms(seconds),
-        "recall@10": round(float(np.mean(recalls)), 3),
+        "recall@10": round(float(np.mean(recalls)), 3) if recalls else "n/a",
         "full_pages": f"{full}/{len(requests)}",
     }
 

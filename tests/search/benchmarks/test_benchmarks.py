@@ -70,9 +70,17 @@ def test_bench_search_reports_latency_recall_and_full_pages(tmp_path):
         stdout=out,
     )
     result = json.loads(report.read_text())
-    assert result["dim"] == 64 and len(result["database_side"]) == 6
+    assert result["dim"] == 64 and len(result["database_side"]) == 10
     for row in result["database_side"]:
         assert row["full_pages"] == "5/5", row  # filters keep ~26 of 1,000
-        assert row["recall@10"] >= 0.9, row
+        if row["query"] == "shopper text, both legs fused":
+            assert row["recall@10"] == "n/a", row  # fused: not a nearest-neighbour list
+        else:
+            assert row["recall@10"] >= 0.9, row
+    # The keyword leg had documents to search, and its cost is reported beside the vector leg.
+    assert [c["filters"] for c in result["fusion_cost"]] == ["none", "category+price+in stock"]
+    assert all(c["ratio"] > 0 for c in result["fusion_cost"])
+    assert result["keyword_documents"] == 1000
+    assert "both legs fused p50" in out.getvalue()
     assert [r["query"] for r in result["end_to_end"]["results"]][0] == "text (encoder, not cached)"
     assert "recall@10" in out.getvalue()
