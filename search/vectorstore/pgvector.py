@@ -7,6 +7,9 @@ vector cast to its dimension, so models of different sizes coexist during a swit
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
@@ -64,6 +67,49 @@ def search_params_set(cur) -> None:
     cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
 
 
+def filtered_products_estimate(filters: CatalogFilters) -> int | None:
+    """PostgreSQL's own estimate of how many products pass ``filters`` (None: no filter).
+
+    Planning only (``EXPLAIN``, a fraction of a millisecond): a capped count would scan the
+    whole table exactly when few products match. The category is resolved to its id first so
+    the planner sees a constant instead of a subquery it can only average over.
+    """
+    if not filters_sql(filters)[0]:
+        return None
+    clause, params = "", []
+    if filters.category_slug:
+        with connection.cursor() as cur:
+            cur.execute("SELECT id FROM shop_category WHERE slug = %s", [filters.category_slug])
+            found = cur.fetchone()
+        if found is None:
+            return 0
+        clause, params = " AND p.category_id = %s", [found[0]]
+    where, rest = filters_sql(replace(filters, category_slug=None))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE true{clause}{where}",
+            [*params, *rest],
+        )
+        plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def search_strategy(filters: CatalogFilters) -> str:
+    """``"exact"`` (score every filtered product, then sort) or ``"hnsw"`` (walk the graph).
+
+    A selective filter leaves the HNSW iterative scan walking most of the graph to find a page
+    of survivors, while scoring a few thousand filtered rows exactly is cheap; with many
+    matches the graph wins. ``SEARCH_EXACT_SCAN_MAX_PRODUCTS`` is the crossover (README
+    "Benchmarks"); 0 always walks the graph.
+    """
+    threshold = int(settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS)
+    if threshold <= 0:
+        return "hnsw"
+    estimate = filtered_products_estimate(filters)
+    return "exact" if estimate is not None and estimate <= threshold else "hnsw"
+
+
 class PgVectorStore:
     def index_name(self, table: str, model: EmbeddingModel) -> str:
         return f"{table}_hnsw_{int(model.pk)}"
@@ -114,6 +160,17 @@ class PgVectorStore:
         min_similarity: float | None = None,
     ) -> list[VectorHit]:
         wanted = offset + limit
+        if search_strategy(filters) == "exact":
+            hits = self._nearest_images_exact(
+                model=model,
+                vector=vector,
+                filters=filters,
+                limit=wanted,
+                exclude_product_ids=exclude_product_ids,
+            )
+            if min_similarity is not None:
+                hits = [h for h in hits if h.similarity >= min_similarity]
+            return hits[offset:wanted]
         sql, params = self.nearest_images_sql(
             model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
         )
@@ -140,6 +197,60 @@ class PgVectorStore:
             hits = [h for h in hits if h.similarity >= min_similarity]
         return hits[offset:wanted]
 
+    def nearest_images_exact_sql(
+        self,
+        *,
+        model: EmbeddingModel,
+        vector: np.ndarray,
+        filters: CatalogFilters,
+        exclude_product_ids: tuple[int, ...] = (),
+    ) -> tuple[str, list]:
+        """Each filtered product's best image, scored exactly, nearest first, ties by product
+        id (SQL + params, ending in a LIMIT placeholder).
+
+        The filtered products are a MATERIALIZED CTE and the sort has tie-breakers, so the
+        planner can neither walk the HNSW index nor push the filter under it.
+        """
+        dim = int(model.dim)
+        where, params = filters_sql(filters)
+        if exclude_product_ids:
+            where += " AND NOT (p.id = ANY(%s))"
+            params.append(list(exclude_product_ids))
+        sql = f"""
+            WITH f AS MATERIALIZED (SELECT p.id FROM shop_product p WHERE true{where})
+            SELECT product_id, image_id, distance FROM (
+                SELECT DISTINCT ON (i.product_id) i.product_id, e.image_id,
+                       e.embedding::vector({dim}) <=> %s::vector({dim}) AS distance
+                FROM f
+                JOIN shop_productimage i ON i.product_id = f.id
+                JOIN search_imageembedding e
+                  ON e.image_id = i.id AND e.model_id = {int(model.pk)}
+                ORDER BY i.product_id, distance, e.image_id
+            ) best
+            ORDER BY distance, product_id
+            LIMIT %s
+        """
+        return sql, [*params, _vector_literal(vector)]
+
+    def _nearest_images_exact(
+        self,
+        *,
+        model: EmbeddingModel,
+        vector: np.ndarray,
+        filters: CatalogFilters,
+        limit: int,
+        exclude_product_ids: tuple[int, ...],
+    ) -> list[VectorHit]:
+        sql, params = self.nearest_images_exact_sql(
+            model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
+        )
+        with connection.cursor() as cur:
+            cur.execute(sql, [*params, limit])
+            rows = cur.fetchall()
+        hits = [VectorHit(pid, img, 1.0 - float(dist)) for pid, img, dist in rows]
+        # The same order as the graph path's (similarity as a float, then product id).
+        return sorted(hits, key=lambda h: (-h.similarity, h.product_id))
+
     def image_similarities(
         self, *, model: EmbeddingModel, vector: np.ndarray, product_ids: list[int]
     ) -> dict[int, tuple[int, float]]:
@@ -165,6 +276,18 @@ class PgVectorStore:
         dim = int(model.dim)
         where, params = filters_sql(filters)
         qvec = _vector_literal(vector)
+        if search_strategy(filters) == "exact":
+            sql = f"""
+                WITH f AS MATERIALIZED (SELECT p.id FROM shop_product p WHERE true{where})
+                SELECT t.product_id, 1 - (t.embedding::vector({dim}) <=> %s::vector({dim}))
+                FROM f JOIN search_textembedding t
+                  ON t.product_id = f.id AND t.model_id = {int(model.pk)}
+                ORDER BY 2 DESC, t.product_id
+                LIMIT %s
+            """
+            with connection.cursor() as cur:
+                cur.execute(sql, [*params, qvec, limit])
+                return [VectorHit(r[0], None, float(r[1])) for r in cur.fetchall()]
         sql = f"""
             SELECT t.product_id, 1 - (t.embedding::vector({dim}) <=> %s::vector({dim}))
             FROM search_textembedding t JOIN shop_product p ON p.id = t.product_id

@@ -64,8 +64,10 @@ def test_product_ranks_by_its_best_image_and_appears_once(model):
     assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
 
 
-def test_filters_still_fill_the_page(model):
+def test_filters_still_fill_the_page(model, settings):
     from django.test.utils import CaptureQueriesContext
+
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 0  # the graph path (30 matches would go exact)
 
     rng = np.random.default_rng(0)
     # 300 near-duplicates of the query that the filter excludes, 30 further away it keeps.
@@ -176,3 +178,111 @@ def test_search_query_uses_the_hnsw_index(model):
         cur.execute("EXPLAIN " + sql, [*params, 24])
         plan = "\n".join(r[0] for r in cur.fetchall())
     assert f"search_imageembedding_hnsw_{model.pk}" in plan, plan
+
+
+# --- the per-query strategy: exact scan over filtered rows, or the HNSW graph ----------------
+
+EXACT, GRAPH = 10**9, 0  # SEARCH_EXACT_SCAN_MAX_PRODUCTS forcing each strategy
+
+
+@pytest.fixture
+def catalog(model):
+    """120 products in 3 categories, 1-3 images each, prices 1..120, every 4th out of stock,
+    with their text vectors; returns (product -> image vectors, product -> text vector)."""
+    from search.models import TextEmbedding
+
+    rng = np.random.default_rng(7)
+    images, texts = {}, {}
+    for i in range(120):
+        vectors = [rng.normal(size=DIM) for _ in range(1 + i % 3)]
+        p = add(
+            model, f"s{i}", vectors, category=f"c{i % 3}", price=str(i + 1), in_stock=i % 4 != 0
+        )
+        images[p.pk] = np.stack([unit(v) for v in vectors])
+        texts[p.pk] = unit(rng.normal(size=DIM))
+        TextEmbedding.objects.create(product=p, model=model, embedding=texts[p.pk], source_hash="x")
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    return images, texts
+
+
+def exact_answer(vectors_by_product, q, keep):
+    """Product ids by best cosine similarity, ties by id: the right answer, in numpy."""
+    scored = [(-float((v @ q).max()), pid) for pid, v in vectors_by_product.items() if keep(pid)]
+    return [pid for _, pid in sorted(scored)]
+
+
+FILTERED = CatalogFilters(category_slug="c1", max_price=Decimal("90"), in_stock=True)
+
+
+def kept(pid):
+    p = Product.objects.select_related("category").get(pk=pid)
+    return p.category.slug == "c1" and p.price <= 90 and p.in_stock
+
+
+@pytest.mark.parametrize("threshold", [EXACT, GRAPH], ids=["exact", "hnsw"])
+def test_each_strategy_returns_exact_search_filtered_with_full_stable_pages(
+    model, catalog, settings, threshold
+):
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = threshold
+    images, texts = catalog
+    rng = np.random.default_rng(8)
+    for _ in range(5):
+        q = unit(rng.normal(size=DIM))
+        right = exact_answer(images, q, kept)
+        assert len(right) > 15
+        with CaptureQueriesContext(connection) as queries:
+            pages = [
+                vector_store().nearest_images(
+                    model=model, vector=q, filters=FILTERED, limit=5, offset=o
+                )
+                for o in (0, 5, 10)
+            ]
+        assert [len(p) for p in pages] == [5, 5, 5]
+        assert [h.product_id for p in pages for h in p] == right[:15]
+        sims = [h.similarity for p in pages for h in p]
+        assert sims == sorted(sims, reverse=True)
+        best = pages[0][0]
+        assert best.image_id is not None
+        assert best.similarity == pytest.approx(
+            float((images[best.product_id] @ q).max()), abs=1e-5
+        )
+        took_exact = any("AS MATERIALIZED" in x["sql"] for x in queries)
+        assert took_exact == (threshold == EXACT)
+        text_hits = vector_store().nearest_texts(model=model, vector=q, filters=FILTERED, limit=8)
+        right_texts = exact_answer({pid: v[None] for pid, v in texts.items()}, q, kept)
+        assert [h.product_id for h in text_hits] == right_texts[:8]
+
+
+def test_the_estimate_picks_exact_for_few_matches_and_the_graph_for_many(model, catalog, settings):
+    from search.vectorstore.pgvector import filtered_products_estimate, search_strategy
+
+    few = CatalogFilters(category_slug="c1", max_price=Decimal("12"))  # 4 products
+    many = CatalogFilters(in_stock=True)  # 90 products
+    assert filtered_products_estimate(CatalogFilters()) is None
+    assert filtered_products_estimate(CatalogFilters(category_slug="nowhere")) == 0
+    assert filtered_products_estimate(few) < 20 < 60 < filtered_products_estimate(many)
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 40
+    assert (search_strategy(few), search_strategy(many)) == ("exact", "hnsw")
+    assert search_strategy(CatalogFilters()) == "hnsw"
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 0
+    assert search_strategy(few) == "hnsw"
+
+
+def test_exact_strategy_applies_exclusions_and_min_similarity(model, catalog, settings):
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = EXACT
+    images, _ = catalog
+    q = unit(np.random.default_rng(9).normal(size=DIM))
+    right = exact_answer(images, q, kept)
+    hits = vector_store().nearest_images(
+        model=model,
+        vector=q,
+        filters=FILTERED,
+        limit=50,
+        exclude_product_ids=(right[0],),
+        min_similarity=0.2,
+    )
+    wanted = [pid for pid in right[1:] if float((images[pid] @ q).max()) >= 0.2]
+    assert [h.product_id for h in hits] == wanted
