@@ -1,5 +1,7 @@
 """Catalog API: public reads; writes need a staff user's token (Authorization: Token <key>)."""
 
+from collections.abc import Mapping
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -68,10 +70,19 @@ class ProductOutput(serializers.ModelSerializer):
         ]
 
 
+class ProductFilters(serializers.Serializer):
+    """The list's filter, checked before it reaches SQL (an unknown slug is an empty page)."""
+
+    category = serializers.SlugField(
+        required=False, max_length=100, help_text="Category slug: only its products"
+    )
+
+
 @extend_schema_view(
     get=extend_schema(
         operation_id="products_list",
         tags=["products"],
+        parameters=[ProductFilters],
         responses={200: ProductOutput, **errors(400)},
     )
 )
@@ -94,7 +105,9 @@ class ProductListApi(generics.ListCreateAPIView):
         return [IsAdminUser()] if self.request.method == "POST" else []
 
     def get_queryset(self):
-        return product_list(category_slug=self.request.query_params.get("category"))
+        filters = ProductFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return product_list(category_slug=filters.validated_data.get("category"))
 
     @extend_schema(
         operation_id="products_create",
@@ -116,6 +129,8 @@ class ProductListApi(generics.ListCreateAPIView):
         ],
     )
     def post(self, request):
+        if not isinstance(request.data, Mapping):  # a JSON list or number, not an object
+            raise serializers.ValidationError("Send the product as a form or a JSON object.")
         data = {k: v for k, v in request.data.items() if k != "images"}
         data["images"] = request.FILES.getlist("images")
         params = self.InputSerializer(data=data)

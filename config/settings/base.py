@@ -36,6 +36,9 @@ MIDDLEWARE = [
     "config.csp.ContentSecurityPolicyMiddleware",
     # Before anything that may answer: a preflight or an error still carries the CORS headers.
     "corsheaders.middleware.CorsMiddleware",
+    # Before anything reads the body; inside CORS, so a refusal still carries its headers.
+    "config.middleware.RequestBodyLimitMiddleware",
+    "config.middleware.ApiNotFoundMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,6 +206,9 @@ if not 0.0 <= SEARCH_HYBRID_TEXT_WEIGHT <= 1.0:
     )
 SEARCH_DEFAULT_LIMIT = env.int("SEARCH_DEFAULT_LIMIT", default=24)
 SEARCH_MAX_LIMIT = env.int("SEARCH_MAX_LIMIT", default=100)
+# Terms a hybrid query may have, text and photos and products each: every text term costs an
+# encoder call and a cache entry (thousands kept a worker busy for minutes, issue 12).
+SEARCH_MAX_TERMS = env.int("SEARCH_MAX_TERMS", default=16)
 # Text search fuses a keyword leg (PostgreSQL full text) and the vector leg by reciprocal
 # rank: a product scores sum(weight / (SEARCH_RRF_K + rank)) over the legs that found it.
 # k = 60 is the value of the RRF paper and of Elasticsearch/OpenSearch; equal weights until an
@@ -256,6 +262,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 24,
+    # JSON nested past REQUEST_MAX_JSON_DEPTH is a 400 with a message (shop/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "shop.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Who a client is behind proxies (config.proxies.client_address reads the same setting).
     "NUM_PROXIES": NUM_PROXIES,
     # One budget per client and search mode, pages and API alike (search/api/throttling.py);
@@ -318,7 +330,14 @@ LOGGING = {
     },
 }
 SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024
+# Any request body (JSON, form or multipart, API and pages): past it a 413 naming the limit,
+# before the body is read (config/middleware.py). The photo limit plus room for the form.
+REQUEST_MAX_BODY_BYTES = env.int(
+    "REQUEST_MAX_BODY_BYTES", default=SEARCH_MAX_UPLOAD_BYTES + 1024 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+# Nesting levels a JSON body may have (the deepest request, hybrid search, needs 3).
+REQUEST_MAX_JSON_DEPTH = env.int("REQUEST_MAX_JSON_DEPTH", default=16)
 CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 # Uploads up to the search limit stay in memory, so a query photo never touches the disk.

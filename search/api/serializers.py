@@ -1,3 +1,5 @@
+import math
+
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +18,22 @@ def default_text_weight() -> float:
     return settings.SEARCH_HYBRID_TEXT_WEIGHT
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a real number: DRF's FloatField takes "nan", "inf" and "1e309" (Python's
+    ``float`` does), and NaN passes every min/max check, so ``min_score=nan`` was a query
+    (issue 12). The message names the parameter."""
+
+    default_error_messages = {"not_finite": "{name} must be a finite number, not '{value}'."}
+
+    def to_internal_value(self, data) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            # A DictField's child has no name of its own: it is one of its parent's values.
+            name = self.field_name or f"each weight of {getattr(self.parent, 'field_name', '')}"
+            self.fail("not_finite", name=name, value=str(data)[:40])
+        return value
+
+
 class FiltersSerializer(serializers.Serializer):
     category = serializers.SlugField(required=False, help_text="Category slug")
     min_price = serializers.DecimalField(
@@ -28,7 +46,7 @@ class FiltersSerializer(serializers.Serializer):
     colour = serializers.CharField(required=False, max_length=40)
     limit = serializers.IntegerField(required=False, min_value=1)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
-    min_score = serializers.FloatField(required=False, min_value=-1.0, max_value=1.0)
+    min_score = FiniteFloatField(required=False, min_value=-1.0, max_value=1.0)
     sort = serializers.ChoiceField(
         choices=SORTS,
         required=False,
@@ -153,7 +171,7 @@ class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
     )
     crop = CropField(required=False, help_text="Selected region x,y,w,h as fractions")
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    text_weight = serializers.FloatField(
+    text_weight = FiniteFloatField(
         required=False,
         min_value=0.0,
         max_value=1.0,
@@ -161,7 +179,7 @@ class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
         help_text="Share of the text modifier; the photo gets 1 - text_weight",
     )
     negative = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    negative_weight = serializers.FloatField(
+    negative_weight = FiniteFloatField(
         required=False, min_value=0.0, max_value=1.0, default=DEFAULT_NEGATIVE_WEIGHT
     )
     auto_crop = serializers.BooleanField(
@@ -177,47 +195,68 @@ class ImageSearchUploadSerializer(ImageSearchInputSerializer):
     image = ImageUploadField(required=False, help_text="Photo file")
 
 
+MAX_TERM_CHARS = 500
+
+
+def max_terms() -> int:
+    """Text terms, and separately photos and products, per hybrid query (``SEARCH_MAX_TERMS``)."""
+    return settings.SEARCH_MAX_TERMS
+
+
+class BoundedListSerializer(serializers.ListSerializer):
+    """A list of at most ``SEARCH_MAX_TERMS`` items, read when validating (DRF's ``max_length``
+    is fixed when the class is defined, before a test or deployment sets the limit)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and len(data) > max_terms():
+            raise serializers.ValidationError(
+                f"At most {max_terms()} {self.field_name} per query (got {len(data)}; "
+                "SEARCH_MAX_TERMS)."
+            )
+        return super().to_internal_value(data)
+
+
 class WeightedImageSerializer(serializers.Serializer):
     image = ImageInputField()
-    weight = serializers.FloatField(min_value=-2.0, max_value=2.0, default=1.0)
+    weight = FiniteFloatField(min_value=-2.0, max_value=2.0, default=1.0)
     crop = CropField(required=False)
+
+    class Meta:
+        list_serializer_class = BoundedListSerializer
 
 
 class WeightedProductSerializer(ProductRefMixin, serializers.Serializer):
     product = serializers.IntegerField()
-    weight = serializers.FloatField(min_value=-2.0, max_value=2.0, default=1.0)
+    weight = FiniteFloatField(min_value=-2.0, max_value=2.0, default=1.0)
 
-
-MAX_HYBRID_TERMS = 20  # text terms, and separately photos and products, per hybrid query
-MAX_TERM_CHARS = 500
+    class Meta:
+        list_serializer_class = BoundedListSerializer
 
 
 class HybridSearchInputSerializer(FiltersSerializer):
     """Several weighted terms at once: ``{"text": {"red": 1.0, "stripes": -0.3}}``."""
 
     text = serializers.DictField(
-        child=serializers.FloatField(min_value=-2.0, max_value=2.0),
+        child=FiniteFloatField(min_value=-2.0, max_value=2.0),
         required=False,
         default=dict,
         help_text="text -> weight in [-2, 2]; negative weights push away",
     )
-    images = WeightedImageSerializer(
-        many=True, required=False, default=list, max_length=MAX_HYBRID_TERMS
-    )
-    products = WeightedProductSerializer(
-        many=True, required=False, default=list, max_length=MAX_HYBRID_TERMS
-    )
+    images = WeightedImageSerializer(many=True, required=False, default=list)
+    products = WeightedProductSerializer(many=True, required=False, default=list)
 
     def validate_text(self, value: dict) -> dict:
         # Each text term costs an encoder call and a cache entry: a few thousand in one
         # request kept a worker busy for minutes (issue 12), so the query is bounded.
-        if len(value) > MAX_HYBRID_TERMS:
+        if len(value) > max_terms():
             raise serializers.ValidationError(
-                f"At most {MAX_HYBRID_TERMS} text terms per query (got {len(value)})."
+                f"At most {max_terms()} text terms per query (got {len(value)}; SEARCH_MAX_TERMS)."
             )
         for key in value:
             if not key.strip():
                 raise serializers.ValidationError("Text terms must not be empty.")
+            if "\x00" in key:
+                raise serializers.ValidationError("Text terms must not contain NUL characters.")
             if len(key) > MAX_TERM_CHARS:
                 raise serializers.ValidationError(
                     f"A text term may have at most {MAX_TERM_CHARS} characters."
@@ -242,7 +281,7 @@ class HybridSearchInputSerializer(FiltersSerializer):
 
 class SimilarInputSerializer(FiltersSerializer):
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    text_weight = serializers.FloatField(
+    text_weight = FiniteFloatField(
         required=False, min_value=0.0, max_value=1.0, default=default_text_weight
     )
 

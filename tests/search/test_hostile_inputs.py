@@ -137,7 +137,7 @@ def test_a_hybrid_query_with_thousands_of_terms_is_refused_quickly(client, index
     started = time.perf_counter()
     r = client.post("/api/search/hybrid/", {"text": terms}, content_type="application/json")
     assert r.status_code == 400
-    assert "At most 20 text terms" in r.json()["error"]
+    assert "At most 16 text terms" in r.json()["error"]
     assert time.perf_counter() - started < 2.0  # refused before any term is embedded
     long = client.post(
         "/api/search/hybrid/", {"text": {"x" * 501: 1.0}}, content_type="application/json"
@@ -145,7 +145,169 @@ def test_a_hybrid_query_with_thousands_of_terms_is_refused_quickly(client, index
     assert long.status_code == 400 and "at most 500 characters" in long.json()["error"]
     ok = client.post(
         "/api/search/hybrid/",
-        {"text": {f"word{i}": 0.1 for i in range(20)}},
+        {"text": {f"word{i}": 0.1 for i in range(16)}},
         content_type="application/json",
     )
     assert ok.status_code == 200, ok.json()
+
+
+NOT_FINITE = ["nan", "NaN", "inf", "-inf", "1e309", "-1e309"]
+
+
+def _product_pk() -> int:
+    from shop.models import Product
+
+    return Product.objects.order_by("pk").values_list("pk", flat=True).first()
+
+
+def _send(client, channel: str, name: str, value: str):
+    """``name=value`` on one endpoint, the way its clients send it."""
+    pk = _product_pk()
+    if channel == "text-query":
+        return client.get("/api/search/text/", {"q": "red", name: value})
+    if channel == "similar-query":
+        return client.get(f"/api/products/{pk}/similar/", {"text": "red", name: value})
+    if channel == "image-json":  # a JSON string: the JSON literals NaN/Infinity are refused
+        body = {"product": pk, "text": "red", "negative": "blue", name: value}
+        return client.post("/api/search/image/", body, content_type="application/json")
+    if channel == "image-multipart":
+        photo = SimpleUploadedFile("p.png", im.png_bytes((220, 20, 30)))
+        body = {"image": photo, "text": "red", "negative": "blue", name: value}
+        return client.post("/api/search/image/", body)
+    if channel == "hybrid-json":
+        body = {"text": {"red": 1.0}, "products": [{"product": pk, "weight": 0.5}]}
+        if name == "weight":
+            body["products"][0]["weight"] = value
+        elif name == "text":
+            body["text"]["red"] = value
+        else:
+            body[name] = value
+        return client.post("/api/search/hybrid/", body, content_type="application/json")
+    if channel == "text-page":
+        return client.get("/search/", {"q": "red", name: value})
+    if channel == "photo-page":
+        photo = SimpleUploadedFile("p.png", im.png_bytes((220, 20, 30)))
+        return client.post("/search/photo/", {"image": photo, "text": "red", name: value})
+    raise AssertionError(channel)
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+@pytest.mark.parametrize(
+    "channel, name",
+    [
+        ("text-query", "min_score"),
+        ("similar-query", "min_score"),
+        ("similar-query", "text_weight"),
+        ("image-json", "min_score"),
+        ("image-json", "text_weight"),
+        ("image-json", "negative_weight"),
+        ("image-multipart", "text_weight"),
+        ("image-multipart", "negative_weight"),
+        ("hybrid-json", "min_score"),
+        ("hybrid-json", "weight"),
+        ("hybrid-json", "text"),
+        ("text-page", "min_score"),
+        ("photo-page", "text_weight"),
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_parameter(client, indexed, channel, name, value):
+    r = _send(client, channel, name, value)
+    assert r.status_code == 400, (r.status_code, r.content[:300])
+    message = r.content.decode() if channel.endswith("page") else r.json()["error"]
+    if channel == "photo-page":  # the page says it in the shopper's words, about the slider
+        assert "Move the slider between the photo and your words." in message
+    else:
+        assert name in message and "finite number" in message, message
+    still_serving(client)
+
+
+def test_json_nan_literals_are_a_parse_error(client, indexed):
+    for literal in ["NaN", "Infinity", "-Infinity"]:
+        body = f'{{"product": {_product_pk()}, "text": "red", "text_weight": {literal}}}'
+        r = client.post("/api/search/image/", body, content_type="application/json")
+        assert r.status_code == 400 and "JSON parse error" in r.json()["error"], literal
+
+
+def test_finite_numbers_in_range_still_search(client, indexed):
+    for channel, name, value in [
+        ("image-json", "text_weight", "0.25"),
+        ("image-multipart", "negative_weight", "0.1"),
+        ("hybrid-json", "weight", "-0.5"),
+        ("text-query", "min_score", "-1"),
+    ]:
+        r = _send(client, channel, name, value)
+        assert r.status_code == 200, (channel, r.content[:300])
+
+
+def test_json_deeper_than_the_limit_is_a_400_that_names_it(client, indexed, settings):
+    settings.REQUEST_MAX_JSON_DEPTH = 4
+    ok = {"text": {"red": 1.0}, "products": [{"product": _product_pk(), "weight": 0.5}]}  # 3
+    r = client.post("/api/search/hybrid/", ok, content_type="application/json")
+    assert r.status_code == 200, r.content[:300]
+    deep = {**ok, "extra": [[[{"x": 1}]]]}  # 5 levels
+    r = client.post("/api/search/hybrid/", deep, content_type="application/json")
+    assert r.status_code == 400
+    assert "nested too deeply (at most 4 levels" in r.json()["error"]
+
+
+class _Unreadable:
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    "url, content_type",
+    [
+        ("/api/search/image/", "application/json"),
+        ("/api/search/hybrid/", "application/json"),
+        ("/api/search/image/", "multipart/form-data; boundary=x"),
+        ("/api/describe/", "application/x-www-form-urlencoded"),
+        ("/api/products/", "multipart/form-data; boundary=x"),
+        ("/search/photo/", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_a_body_over_the_limit_is_a_413_before_it_is_read(client, indexed, url, content_type):
+    from django.conf import settings
+
+    limit = settings.REQUEST_MAX_BODY_BYTES
+    assert limit == 11 * 2**20  # the photo limit (10 MB) plus 1 MB for the form around it
+    r = client.post(
+        url,
+        content_type=content_type,
+        CONTENT_LENGTH=str(12 * 2**20),
+        **{"wsgi.input": _Unreadable()},
+    )
+    assert r.status_code == 413, r.content[:300]
+    message = r.content.decode() if url.startswith("/search/") else r.json()["error"]
+    assert "at most 11,534,336 bytes (11 MB)" in message
+    still_serving(client)
+
+
+def test_a_12_mb_json_body_is_refused(client, indexed):
+    """The issue's case end to end: a real 12 MB body (a data URL of junk)."""
+    body = '{"image": "data:image/png;base64,' + "A" * (12 * 2**20) + '"}'
+    r = client.post("/api/search/image/", body, content_type="application/json")
+    assert r.status_code == 413 and "11 MB" in r.json()["error"]
+
+
+def test_the_hybrid_term_limit_is_a_setting(client, indexed, settings):
+    settings.SEARCH_MAX_TERMS = 2
+    pk = _product_pk()
+    photo = "data:image/png;base64," + base64.b64encode(im.png_bytes((220, 20, 30))).decode()
+    for body, fragment in [
+        ({"text": {"a": 1.0, "b": 1.0, "c": 1.0}}, "At most 2 text terms"),
+        ({"images": [{"image": photo}] * 3}, "At most 2 images"),
+        ({"products": [{"product": pk}] * 3}, "At most 2 products"),
+    ]:
+        r = client.post("/api/search/hybrid/", body, content_type="application/json")
+        assert r.status_code == 400 and fragment in r.json()["error"], r.json()
+    r = client.post(
+        "/api/search/hybrid/",
+        {"text": {"a": 1.0, "b": 1.0}, "images": [{"image": photo}] * 2},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.json()
