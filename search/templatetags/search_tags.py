@@ -46,6 +46,8 @@ def weight_words(value) -> str:
         w = float(value)
     except (TypeError, ValueError):
         return ""
+    if not -2.0 <= w <= 2.0:  # NaN or inf: the form is shown again with its error (issue 12)
+        return ""
     if w <= 0:
         words = "Only the look"
     elif w < 0.35:
