@@ -11,10 +11,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from pgvector.psycopg.vector import VectorBinaryDumper
 
 from search.embeddings import Encoder
 from search.embeddings.registry import configured_spec, get_encoder
@@ -261,10 +263,17 @@ def image_prepare(encoder: Encoder, image: ProductImage):
 
 
 def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:
-    rows = [
-        ImageEmbedding(image=img, model=model, embedding=vec)
-        for img, vec in zip(images, vectors, strict=True)
-    ]
+    """Upsert one batch's vectors on (image, model): re-running a batch replaces, never adds.
+
+    For the active model one multi-row INSERT (its HNSW index is updated row by row, whatever
+    the statement). For a model being re-indexed, which has no index yet (built once on
+    activation), a binary COPY into a staging table and one INSERT ... ON CONFLICT from it:
+    no per-row parameters or text rendering of 512 floats.
+    """
+    pairs = list(zip(images, vectors, strict=True))  # a short batch fails before any write
+    if not model.is_active:
+        return _copy_image_vectors(model, pairs)
+    rows = [ImageEmbedding(image=img, model=model, embedding=vec) for img, vec in pairs]
     ImageEmbedding.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -272,6 +281,36 @@ def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vect
         update_fields=["embedding"],
     )
     return len(rows)
+
+
+_INT8_OID = 20  # built in; the vector type's oid differs per database, so it is looked up
+
+
+def _copy_image_vectors(model: EmbeddingModel, pairs: list[tuple[ProductImage, object]]) -> int:
+    if not pairs:
+        return 0
+    with transaction.atomic(), connection.cursor() as cur:
+        # A session's temp table, emptied per batch; ON COMMIT would not empty it inside an
+        # outer transaction (the inline writer), so TRUNCATE does.
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _image_vectors_copy (image_id bigint, embedding vector)"
+        )
+        cur.execute("TRUNCATE _image_vectors_copy")
+        cur.execute("SELECT 'vector'::regtype::oid")
+        oid = cur.fetchone()[0]
+        raw = cur.cursor  # psycopg's own cursor: COPY, and a binary dumper for this cursor only
+        raw.adapters.register_dumper(np.ndarray, type("", (VectorBinaryDumper,), {"oid": oid}))
+        with raw.copy("COPY _image_vectors_copy FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types([_INT8_OID, oid])
+            for image, vector in pairs:
+                copy.write_row((image.pk, np.asarray(vector, dtype=np.float32)))
+        cur.execute(
+            "INSERT INTO search_imageembedding (image_id, model_id, embedding, created_at) "
+            "SELECT image_id, %s, embedding, now() FROM _image_vectors_copy "
+            "ON CONFLICT (image_id, model_id) DO UPDATE SET embedding = EXCLUDED.embedding",
+            [model.pk],
+        )
+        return cur.rowcount
 
 
 def text_source(product: Product) -> str:

@@ -135,3 +135,26 @@ def test_a_batch_with_fewer_vectors_than_images_writes_nothing():
     with pytest.raises(ValueError, match=r"zip\(\)"):
         indexing._write_image_vectors(EmbeddingModel(), images, [np.zeros(4, dtype=np.float32)])
     assert not ImageEmbedding.objects.exists()
+
+
+@pytest.mark.parametrize("active", [False, True], ids=["copy (model not active)", "insert"])
+def test_vector_writes_upsert_and_read_back_equal(make_product, active):
+    """Both write paths: every vector lands once, equal to what was written; writing the batch
+    again (a redelivered task) replaces the vectors instead of adding or failing."""
+    model = EmbeddingModel.objects.create(key=f"writes-{active}", name="w", dim=8, is_active=active)
+    product = make_product(colours=[(1, 2, 3), (4, 5, 6), (7, 8, 9)])
+    images = list(product.images.order_by("id"))
+    rng = np.random.default_rng(3)
+    first = rng.normal(size=(3, 8)).astype(np.float32)
+    assert indexing._write_image_vectors(model, images, first) == 3
+    again = rng.normal(size=(3, 8)).astype(np.float32)
+    assert indexing._write_image_vectors(model, images[1:], again[1:]) == 2
+    stored = {
+        e.image_id: np.asarray(e.embedding)
+        for e in ImageEmbedding.objects.filter(model=model).order_by("image_id")
+    }
+    assert sorted(stored) == [i.pk for i in images]
+    assert ImageEmbedding.objects.filter(model=model).count() == 3
+    assert np.array_equal(stored[images[0].pk], first[0])
+    assert np.array_equal(stored[images[1].pk], again[1])
+    assert np.array_equal(stored[images[2].pk], again[2])
