@@ -36,6 +36,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,17 @@ TARGETS: dict[str, list[str]] = {
     "search/services/query.py": [
         "tests/search/test_search_modes.py",
         "tests/search/test_search_inputs.py",
+        "tests/search/test_text_fusion.py",
+        "tests/search/test_keyword_search.py",
         "tests/search/services/test_embedding_models.py",
+    ],
+    "search/services/fusion.py": [
+        "tests/search/test_fusion.py",
+        "tests/search/test_text_fusion.py",
+    ],
+    "search/vectorstore/keyword.py": [
+        "tests/search/test_keyword_search.py",
+        "tests/search/test_text_fusion.py",
     ],
     "search/services/indexing.py": [
         "tests/search/services/test_indexing.py",
@@ -63,17 +74,14 @@ TARGETS: dict[str, list[str]] = {
     ],
     "search/vectorstore/pgvector.py": [
         "tests/search/vectorstore",
-        "tests/search/test_search_modes.py",
+        "tests/search/test_text_fusion.py",
     ],
     "search/filters.py": [
         "tests/search/test_request_building.py",
         "tests/search/vectorstore",
-        "tests/search/test_search_inputs.py",
-        "tests/search/test_search_modes.py",
     ],
     "search/query_terms.py": [
         "tests/search/test_request_building.py",
-        "tests/search/test_search_modes.py",
         "tests/search/test_search_inputs.py",
     ],
 }
@@ -185,14 +193,25 @@ class _RemoveNot(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
-def _make_copy(dest: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
+def _make_copy(dest: Path, rev: str | None, overlay: list[str]) -> None:
+    """The working tree's files, or those of commit ``rev`` plus the ``overlay`` paths from the
+    working tree (tests being written): with ``rev`` the mutants of a file that someone is
+    editing stay the same between a "before" and an "after" run."""
+    dest.mkdir(parents=True)
+    if rev:
+        archive = subprocess.run(
+            ["git", "archive", rev], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        names = [os.fsencode(p) for p in overlay]
+    else:
+        names = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout.split(b"\0")
+    for name in filter(None, names):
         src = ROOT / os.fsdecode(name)
         if src.is_file() and not src.is_symlink():
             target = dest / os.fsdecode(name)
@@ -201,19 +220,57 @@ def _make_copy(dest: Path) -> None:
     (dest / ".venv").symlink_to(ROOT / ".venv")
 
 
+_running: set[subprocess.Popen] = set()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Interrupt a test session the way Ctrl-C does, so its fixtures stop the PostgreSQL,
+    Redis and worker processes they started (a plain kill would leave them running)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[bool, str]:
     """(passed, last line of output)."""
     cmd = [str(workdir / ".venv/bin/python"), "-m", "pytest", *tests, "-x", "-q"]
     cmd += ["-p", "no:cacheprovider", "-o", "addopts="]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    _running.add(proc)
     try:
-        proc = subprocess.run(
-            cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
-        )
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _stop(proc)
         return False, "timeout"
-    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    finally:
+        _running.discard(proc)
+    tail = (out.strip().splitlines() or [""])[-1]
     return proc.returncode == 0, tail
+
+
+def _terminated(*_) -> None:
+    for proc in list(_running):
+        _stop(proc)
+    sys.exit(143)
+
+
+def _write(path: Path, seed: int, results: dict) -> None:
+    for r in results.values():
+        r["score"] = round(r["killed"] / r["sampled"], 3) if r["sampled"] else None
+    path.write_text(json.dumps({"seed": seed, "modules": results}, indent=1))
 
 
 def main() -> int:
@@ -225,6 +282,19 @@ def main() -> int:
     p.add_argument("--module", action="append", help="only these target modules")
     p.add_argument("--only", type=Path, help="re-run the survivors of an earlier --out JSON")
     p.add_argument("--out", type=Path)
+    p.add_argument("--rev", help="mutate the files of this commit (default: the working tree)")
+    p.add_argument(
+        "--overlay",
+        action="append",
+        default=[],
+        help="with --rev: a working-tree file copied over the commit's (a new test)",
+    )
+    p.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        help="a test file run for every module, besides its own list (a new test file)",
+    )
     p.add_argument(
         "--drop",
         action="append",
@@ -234,13 +304,16 @@ def main() -> int:
     args = p.parse_args()
 
     for target, tests in TARGETS.items():
-        TARGETS[target] = [t for t in tests if t not in args.drop]
+        TARGETS[target] = [t for t in tests if t not in args.drop] + args.tests
+    # A timeout or kill -TERM still runs the ``finally`` below: no copy is left behind (the
+    # checkout itself is never written to).
+    signal.signal(signal.SIGTERM, _terminated)
     base = Path(tempfile.mkdtemp(prefix="mutation-"))
     copies = []
     try:  # the copies are a snapshot: the checkout may change while this runs
         for k in range(args.jobs):
             d = base / f"wt{k}"
-            _make_copy(d)
+            _make_copy(d, args.rev, args.overlay)
             for dropped in args.drop:
                 (d / dropped).unlink(missing_ok=True)
             copies.append(d)
@@ -286,12 +359,14 @@ def main() -> int:
                 original = (wd / module).read_text()
                 try:
                     mutated = _mutate(original, i, j)
-                except Exception as e:  # an unparsable mutant counts as killed
-                    return item, False, f"invalid: {e}"
+                except Exception as e:  # ast.unparse cannot write it: no mutant, no score
+                    return item, None, f"invalid: {e}"
                 (wd / module).write_text(mutated)
                 start = time.monotonic()
-                ok, tail = _run_tests(wd, TARGETS[module], args.timeout)
-                (wd / module).write_text(original)
+                try:
+                    ok, tail = _run_tests(wd, TARGETS[module], args.timeout)
+                finally:  # the copy is restored whatever happens to the run
+                    (wd / module).write_text(original)
                 return item, ok, f"{tail} ({time.monotonic() - start:.0f}s)"
             finally:
                 free.append(wd)
@@ -299,6 +374,10 @@ def main() -> int:
         with ThreadPoolExecutor(args.jobs) as pool:
             for (module, i, j, desc), survived, tail in pool.map(one, plan):
                 r = results[module]
+                if survived is None:
+                    r.setdefault("invalid", []).append([i, j, desc])
+                    print(f"invalid  {module} {desc} | {tail}", flush=True)
+                    continue
                 r["sampled"] += 1
                 if survived:
                     r["survivors"].append([i, j, desc])
@@ -306,17 +385,18 @@ def main() -> int:
                     r["killed"] += 1
                 state = "SURVIVED" if survived else "killed"
                 print(f"{state:8} {module} {desc} | {tail}", flush=True)
+                if args.out:  # after each mutant: a run cut short still leaves its results
+                    _write(args.out, args.seed, results)
 
         print("\nmodule                                  generated sampled killed score")
         for module, r in results.items():
             score = r["killed"] / r["sampled"] if r["sampled"] else 1.0
-            r["score"] = round(score, 3)
             line = f"{module:40} {r['generated']:9} {r['sampled']:7} {r['killed']:6} "
             print(line + f"{score:.0%}")
             for _, _, desc in r["survivors"]:
                 print(f"    survivor: {desc}")
         if args.out:
-            args.out.write_text(json.dumps({"seed": args.seed, "modules": results}, indent=1))
+            _write(args.out, args.seed, results)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
