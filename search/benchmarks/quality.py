@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from PIL import Image
 from tqdm import tqdm
 
 from clip_train.fashion import CATEGORIES, PALETTE
@@ -86,6 +87,44 @@ def query_items(items: list[Item], count: int, seed: int = 0) -> list[Item]:
     return chosen[:count]
 
 
+# Photos no fashion catalog answers (scikit-image's sample photos, a dev requirement), split
+# once: tuning decides the no-match rule, held-out is only reported.
+OUT_OF_DOMAIN_PHOTOS = {
+    "tuning": ("coffee", "astronaut", "rocket", "camera", "coins", "brick", "grass"),
+    "held-out": ("chelsea", "cat", "moon", "horse", "clock", "page", "gravel", "text"),
+}
+
+
+def out_of_domain_photos(split: str) -> list[Image.Image]:
+    """The split's sample photos, plus a blank and a noise photo (tuning only)."""
+    import numpy as np
+
+    try:
+        import skimage.data
+    except ImportError:  # a dev requirement: without it the table has no out-of-domain rows
+        return []
+
+    photos = [
+        Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        for name in OUT_OF_DOMAIN_PHOTOS[split]
+    ]
+    if split == "tuning":
+        rng = np.random.default_rng(0)
+        photos += [
+            Image.new("RGB", (256, 256), (250, 250, 250)),
+            Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)),
+        ]
+    return photos
+
+
+def _photo_flagged(photo: Image.Image, exclude: tuple[int, ...] = ()) -> float:
+    """1.0 when a photo query comes back as "no close match"."""
+    result = products_search(
+        SearchRequest(terms=[Term(kind="image", image=photo)], limit=1, exclude_product_ids=exclude)
+    )
+    return float(result.relevance is not None and not result.relevance.close_match)
+
+
 def text_query(colour: str, category: str) -> str:
     return f"a {colour} {category.lower()}"
 
@@ -128,6 +167,7 @@ def evaluate(
         top = [by_id[p] for p in _top([Term(kind="image", image=photo)], k, (q.id,)) if p in by_id]
         add(f"photo P@{k} (same category)", sum(h.category == q.category for h in top) / k)
         add(f"photo P@{k} (same colour)", sum(h.colour == q.colour for h in top) / k)
+        add("photo no-match: in-domain photos flagged", _photo_flagged(photo, (q.id,)))
         # "More like this" starts from the catalog product (its stored vectors), not a photo.
         similar = _top([Term(kind="product", product_id=q.id)], k, (q.id,))
         add(
@@ -167,6 +207,9 @@ def evaluate(
             good / min(k, total) if total else 0.0,
         )
         tick(1)
+    for split in OUT_OF_DOMAIN_PHOTOS:
+        for photo in out_of_domain_photos(split):
+            add(f"photo no-match: out-of-domain photos flagged ({split})", _photo_flagged(photo))
     return {name: round(metric.mean, 4) for name, metric in m.items()}
 
 
