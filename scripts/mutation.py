@@ -53,6 +53,8 @@ TARGETS: dict[str, list[str]] = {
         "tests/search/test_search_inputs.py",
         "tests/search/test_text_fusion.py",
         "tests/search/test_keyword_search.py",
+        "tests/search/test_modifier_understanding.py",
+        "tests/search/api/test_sort_and_totals.py",
         "tests/search/services/test_embedding_models.py",
     ],
     "search/services/fusion.py": [
@@ -62,6 +64,8 @@ TARGETS: dict[str, list[str]] = {
     "search/vectorstore/keyword.py": [
         "tests/search/test_keyword_search.py",
         "tests/search/test_text_fusion.py",
+        "tests/search/test_suggest.py",
+        "tests/search/vectorstore/test_price_quantile.py",
     ],
     "search/services/indexing.py": [
         "tests/search/services/test_indexing.py",
