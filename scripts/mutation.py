@@ -64,7 +64,10 @@ TARGETS: dict[str, list[str]] = {
     "search/vectorstore/keyword.py": [
         "tests/search/test_keyword_search.py",
         "tests/search/test_text_fusion.py",
-        "tests/search/test_suggest.py",
+        # The suggest endpoint's answers (not the page-wiring test, which is the template's).
+        "tests/search/test_suggest.py::test_a_prefix_completes_categories_then_titles",
+        "tests/search/test_suggest.py::test_synonyms_are_offered",
+        "tests/search/test_suggest.py::test_a_typo_gets_the_nearest_word",
         "tests/search/vectorstore/test_price_quantile.py",
     ],
     "search/services/indexing.py": [
