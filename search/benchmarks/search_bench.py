@@ -4,7 +4,10 @@ Phase 1 measures the database side: a synthetic catalog with synthetic unit vect
 through ``search.services.query.products_search`` with a stand-in encoder (its ``encoder``
 argument) that turns each query into a vector instantly, so the timings are the service minus
 CLIP. Recall@10 of the HNSW index is measured against exact search in numpy, with and without
-filters.
+filters, for all of a row's queries in one vectorised pass (so 1M vectors stay minutes).
+Then the crossover of the vector store's two filtered-search strategies: the same queries
+forced through the exact scan and through the HNSW graph, at filters from 0.1% to 85% of the
+catalog, beside the strategy PostgreSQL's estimate picks (``SEARCH_EXACT_SCAN_MAX_PRODUCTS``).
 
 Phase 2 times the real end-to-end path: the same service and index, with a real CLIP encoder
 (``--model``/``--pretrained``, default the configured model) embedding each query.
@@ -12,6 +15,7 @@ Phase 2 times the real end-to-end path: the same service and index, with a real 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +43,7 @@ from search.services import query
 from search.services.embedding_models import embedding_model_activate
 from search.services.query import SearchRequest, Term
 from search.vectorstore import keyword, vector_store
+from search.vectorstore.pgvector import filtered_products_estimate, search_strategy
 from shop.models import Category
 
 N_CATEGORIES = 10
@@ -72,21 +77,42 @@ class Catalog:
         return COLOURS[c], f"{COLOURS[c].title()} {MATERIALS[m]} {GARMENTS[g]} {i + 1}"
 
     def mask(self, filters: CatalogFilters | None) -> np.ndarray:
+        keep = np.ones(len(self.vectors), dtype=bool)
         if filters is None:
-            return np.ones(len(self.vectors), dtype=bool)
-        index = int(filters.category_slug.rsplit("-", 1)[1])
-        return (
-            (self.category == index)
-            & (self.price >= float(filters.min_price))
-            & (self.price <= float(filters.max_price))
-            & (self.in_stock == filters.in_stock)
-        )
+            return keep
+        if filters.category_slug:
+            keep &= self.category == int(filters.category_slug.rsplit("-", 1)[1])
+        if filters.min_price is not None:
+            keep &= self.price >= float(filters.min_price)
+        if filters.max_price is not None:
+            keep &= self.price <= float(filters.max_price)
+        if filters.in_stock is not None:
+            keep &= self.in_stock == filters.in_stock
+        return keep
 
-    def exact_top(self, vector: np.ndarray, filters: CatalogFilters | None, k: int) -> list[int]:
-        rows = np.flatnonzero(self.mask(filters))
-        scores = self.vectors[rows] @ vector
-        top = rows[np.argsort(-scores)[:k]]
-        return [int(r) + 1 for r in top]
+    def exact_tops(
+        self, queries: np.ndarray, filters: CatalogFilters | None, k: int
+    ) -> list[list[int]]:
+        """Exact top-k product ids for every query (rows of ``queries``) in one pass over the
+        catalog, in chunks of rows: one matrix product per chunk instead of one copy of the
+        filtered catalog and one scan per query."""
+        mask = self.mask(filters)
+        queries = np.asarray(queries, dtype=np.float32).reshape(-1, self.vectors.shape[1])
+        best_scores = np.empty((len(queries), 0), dtype=np.float32)
+        best_rows = np.empty((len(queries), 0), dtype=np.int64)
+        for start in range(0, len(self.vectors), 100_000):
+            keep = np.flatnonzero(mask[start : start + 100_000]) + start
+            if not len(keep):
+                continue
+            scores = np.concatenate([best_scores, queries @ self.vectors[keep].T], axis=1)
+            rows = np.concatenate([best_rows, np.broadcast_to(keep, (len(queries), len(keep)))], 1)
+            if scores.shape[1] > k:
+                part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+                scores = np.take_along_axis(scores, part, 1)
+                rows = np.take_along_axis(rows, part, 1)
+            best_scores, best_rows = scores, rows
+        order = np.lexsort((best_rows, -best_scores), axis=1)  # score, then id, like SQL
+        return (np.take_along_axis(best_rows, order, 1) + 1).tolist()
 
 
 def run(opts: dict, write: Callable[[str], None]) -> dict:
@@ -97,7 +123,11 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
     dim = encoder.dim if encoder else opts["dim"]
     source = VectorSource(dim, opts["seed"], uniform=opts["uniform"])
     started = time.perf_counter()
-    model, catalog = load(opts["products"], opts["seed"], source, encoder)
+    maintenance = maintenance_sized(
+        opts["products"], dim, opts.get("maintenance_work_mem"), opts.get("maintenance_workers")
+    )
+    opts["maintenance_used"] = maintenance
+    model, catalog = load(opts["products"], opts["seed"], source, encoder, maintenance)
     load_s = time.perf_counter() - started
     with connection.cursor() as cur:
         # Latency depends on whether the HNSW graph fits in shared_buffers; say which.
@@ -109,7 +139,9 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
         index_size, shared_buffers = cur.fetchone()
     write(
         f"Loaded and indexed {opts['products']:,} products in {load_s:.0f}s; HNSW index "
-        f"{index_size}, PostgreSQL shared_buffers {shared_buffers}."
+        f"{index_size}, PostgreSQL shared_buffers {shared_buffers}; built with "
+        f"maintenance_work_mem {maintenance['work_mem_mb']:,} MB and "
+        f"{maintenance['workers']} parallel maintenance workers."
     )
 
     results = phase_db(opts, model, source, catalog)
@@ -130,6 +162,26 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
         write(
             f"ef_search {ratio['ef_search']}, filters {ratio['filters']}: shopper text with both "
             f"legs fused p50 {ratio['ratio']:.2f}x the vector leg alone"
+        )
+    crossover = phase_crossover(opts, model, source, catalog) if opts["crossover_queries"] else []
+    if crossover:
+        write(
+            f"\nFiltered-search strategies side by side (vector store, text-like vectors, "
+            f"{opts['crossover_queries']} queries each, ef_search {settings.HNSW_EF_SEARCH}); "
+            f"'picked' is what SEARCH_EXACT_SCAN_MAX_PRODUCTS="
+            f"{settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS:,} (at 100k, scaled by the square root "
+            f"of the catalog) chooses from PostgreSQL's estimate:"
+        )
+        write(
+            harness.table(
+                ["matching", "estimate", "picked", "strategy", "p50 ms", "p95 ms"]
+                + ["recall@10", "full pages"],
+                [
+                    [r["matching_products"], r["estimate"], r["picked"], r["strategy"]]
+                    + [r["p50_ms"], r["p95_ms"], r["recall@10"], r["full_pages"]]
+                    for r in crossover
+                ],
+            )
         )
     e2e = []
     if encoder is not None:
@@ -160,6 +212,8 @@ def run(opts: dict, write: Callable[[str], None]) -> dict:
         "filters": str(FILTERS),
         "database_side": results,
         "fusion_cost": fusion_cost(results),
+        "strategy_crossover": crossover,
+        "maintenance": opts.get("maintenance_used"),
         "keyword_documents": ProductDocument.objects.count(),
         "end_to_end": {"encoder": encoder.key if encoder else None, "results": e2e},
     }
@@ -179,7 +233,26 @@ def real_encoder(name: str | None, pretrained: str | None):
 # --- loading ------------------------------------------------------------------------------
 
 
-def load(n: int, seed: int, source: VectorSource, encoder) -> tuple[EmbeddingModel, Catalog]:
+def maintenance_sized(n: int, dim: int, work_mem_mb: int | None, workers: int | None) -> dict:
+    """``maintenance_work_mem`` and parallel workers for the HNSW build, sized from the
+    machine unless given: room for the whole graph (a graph that does not fit is built many
+    times slower), at most a quarter of the RAM; one worker per core but the leader's, within
+    PostgreSQL's default pool of 8 background workers."""
+    if work_mem_mb is None:
+        # Per vector: the vector itself, level-0 neighbour slots (2m item pointers) and tuple
+        # overhead, with a fifth spare: ~2.9 GB for 1M 512-d vectors at m 16.
+        graph = n * (dim * 4 + 2 * settings.HNSW_M * 6 + 200) * 1.2
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        work_mem_mb = int(max(64 * 2**20, min(graph, ram / 4)) // 2**20)
+    if workers is None:
+        workers = max(0, min((os.cpu_count() or 1) - 1, 7))
+    return {"work_mem_mb": work_mem_mb, "workers": workers}
+
+
+def load(
+    n: int, seed: int, source: VectorSource, encoder, maintenance: dict | None = None
+) -> tuple[EmbeddingModel, Catalog]:
+    maintenance = maintenance or maintenance_sized(n, source.dim, None, None)
     rng = np.random.default_rng(seed + 1)
     catalog = Catalog(
         vectors=np.empty((n, source.dim), dtype=np.float32),
@@ -212,8 +285,9 @@ def load(n: int, seed: int, source: VectorSource, encoder) -> tuple[EmbeddingMod
     with connection.cursor() as cur:
         # Built after loading (10x faster than growing it row by row), with room for the
         # whole graph in memory and a parallel build.
-        cur.execute("SET maintenance_work_mem = '1GB'")
-        cur.execute("SET max_parallel_maintenance_workers = 2")
+        cur.execute(f"SET maintenance_work_mem = '{int(maintenance['work_mem_mb'])}MB'")
+        cur.execute(f"SET max_parallel_workers = {int(maintenance['workers'])}")
+        cur.execute(f"SET max_parallel_maintenance_workers = {int(maintenance['workers'])}")
         vector_store().indexes_ensure(model, concurrently=False)  # nothing else writes here
         for table in (
             "shop_product",
@@ -327,19 +401,17 @@ def _measure(requests: list[SearchRequest], filters, model, catalog: Catalog, en
     limit = requests[0].limit
     for request in requests[:20]:  # warm the index pages and connections
         query.products_search(request, encoder=encoder)
-    seconds, recalls, full = [], [], 0
+    seconds, gots, full = [], [], 0
     for request in requests:
         started = time.perf_counter()
         response = query.products_search(request, encoder=encoder)
         seconds.append(time.perf_counter() - started)
-        got = [h.product.pk for h in response.hits]
-        full += len(got) == limit
-        if request.query is not None:
-            continue  # fused: not a nearest-neighbour list, so no recall against exact search
-        k = min(10, limit)
-        vector = query.query_vector(model, request.terms, encoder=encoder)
-        exact = catalog.exact_top(vector, filters, k)
-        recalls.append(len(set(got[:k]) & set(exact)) / len(exact))
+        gots.append([h.product.pk for h in response.hits])
+        full += len(gots[-1]) == limit
+    recalls = []
+    if requests[0].query is None:  # fused: not a nearest-neighbour list, so no recall
+        vectors = np.stack([query.query_vector(model, r.terms, encoder=encoder) for r in requests])
+        recalls = _recalls(gots, catalog.exact_tops(vectors, filters, min(10, limit)))
     return {
         "filters": "category+price+in stock" if filters else "none",
         "matching_products": int(catalog.mask(filters).sum()),
@@ -347,6 +419,72 @@ def _measure(requests: list[SearchRequest], filters, model, catalog: Catalog, en
         "recall@10": round(float(np.mean(recalls)), 3) if recalls else "n/a",
         "full_pages": f"{full}/{len(requests)}",
     }
+
+
+def _recalls(gots: list[list[int]], exacts: list[list[int]]) -> list[float]:
+    return [
+        len(set(got[: len(ex)]) & set(ex)) / len(ex)
+        for got, ex in zip(gots, exacts, strict=True)
+        if ex
+    ]
+
+
+def crossover_filters(n: int) -> list[CatalogFilters]:
+    """Filters from ~0.1% to ~85% of the catalog: category 3 in stock (8.5%) narrowed by a
+    price window, then the category alone and the stock flag alone."""
+    span = PRICE_HIGH - PRICE_LOW
+    narrowed = []
+    for share in (0.001, 0.003, 0.01, 0.03):
+        width = share / (0.1 * 0.85) * span
+        narrowed.append(
+            CatalogFilters(
+                category_slug="category-3",
+                min_price=Decimal(20),
+                max_price=Decimal(str(round(20 + width, 2))),
+                in_stock=True,
+            )
+        )
+    return [
+        *narrowed,
+        CatalogFilters(category_slug="category-3", in_stock=True),
+        CatalogFilters(category_slug="category-3"),
+        CatalogFilters(in_stock=True),
+    ]
+
+
+def phase_crossover(opts: dict, model, source: VectorSource, catalog: Catalog) -> list[dict]:
+    """Each filter through both strategies, forced by the threshold setting, same queries."""
+    n, limit = opts["crossover_queries"], opts["limit"]
+    vectors = source.text_like(n, np.random.default_rng(opts["seed"] + 4))
+    store, results = vector_store(), []
+    for filters in crossover_filters(len(catalog.vectors)):
+        exact = catalog.exact_tops(vectors, filters, min(10, limit))
+        estimate = filtered_products_estimate(filters)[0]
+        picked = search_strategy(filters)
+        for strategy, threshold in (("exact", 10**12), ("hnsw", 0)):
+            with override_settings(SEARCH_EXACT_SCAN_MAX_PRODUCTS=threshold):
+                for v in vectors[:5]:  # warm the pages this strategy reads
+                    store.nearest_images(model=model, vector=v, filters=filters, limit=limit)
+                seconds, gots = [], []
+                for v in vectors:
+                    started = time.perf_counter()
+                    hits = store.nearest_images(model=model, vector=v, filters=filters, limit=limit)
+                    seconds.append(time.perf_counter() - started)
+                    gots.append([h.product_id for h in hits])
+            matching = int(catalog.mask(filters).sum())
+            results.append(
+                {
+                    "filters": str(filters),
+                    "matching_products": matching,
+                    "estimate": estimate,
+                    "picked": picked,
+                    "strategy": strategy,
+                    **harness.percentiles_ms(seconds),
+                    "recall@10": round(float(np.mean(_recalls(gots, exact))), 3),
+                    "full_pages": f"{sum(len(g) == min(limit, matching) for g in gots)}/{n}",
+                }
+            )
+    return results
 
 
 # --- phase 2: end to end with the real encoder --------------------------------------------

@@ -8,6 +8,7 @@ vector cast to its dimension, so models of different sizes coexist during a swit
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -67,8 +68,9 @@ def search_params_set(cur) -> None:
     cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
 
 
-def filtered_products_estimate(filters: CatalogFilters) -> int | None:
-    """PostgreSQL's own estimate of how many products pass ``filters`` (None: no filter).
+def filtered_products_estimate(filters: CatalogFilters) -> tuple[int, int] | None:
+    """PostgreSQL's own estimates of how many products pass ``filters`` and how many there
+    are in all (None: no filter).
 
     Planning only (``EXPLAIN``, a fraction of a millisecond): a capped count would scan the
     whole table exactly when few products match. The category is resolved to its id first so
@@ -76,38 +78,44 @@ def filtered_products_estimate(filters: CatalogFilters) -> int | None:
     """
     if not filters_sql(filters)[0]:
         return None
-    clause, params = "", []
-    if filters.category_slug:
-        with connection.cursor() as cur:
-            cur.execute("SELECT id FROM shop_category WHERE slug = %s", [filters.category_slug])
-            found = cur.fetchone()
-        if found is None:
-            return 0
-        clause, params = " AND p.category_id = %s", [found[0]]
-    where, rest = filters_sql(replace(filters, category_slug=None))
     with connection.cursor() as cur:
         cur.execute(
+            "SELECT (SELECT id FROM shop_category WHERE slug = %s), "
+            "(SELECT reltuples::bigint FROM pg_class WHERE oid = 'shop_product'::regclass)",
+            [filters.category_slug or ""],
+        )
+        category_id, total = cur.fetchone()
+        if filters.category_slug and category_id is None:
+            return 0, max(int(total), 0)
+        clause = " AND p.category_id = %s" if filters.category_slug else ""
+        where, params = filters_sql(replace(filters, category_slug=None))
+        cur.execute(
             f"EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE true{clause}{where}",
-            [*params, *rest],
+            [category_id, *params] if clause else params,
         )
         plan = cur.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
+    matching = int(plan[0]["Plan"]["Plan Rows"])
+    return matching, max(int(total), matching)  # reltuples is -1 before the first ANALYZE
 
 
 def search_strategy(filters: CatalogFilters) -> str:
     """``"exact"`` (score every filtered product, then sort) or ``"hnsw"`` (walk the graph).
 
-    A selective filter leaves the HNSW iterative scan walking most of the graph to find a page
-    of survivors, while scoring a few thousand filtered rows exactly is cheap; with many
-    matches the graph wins. ``SEARCH_EXACT_SCAN_MAX_PRODUCTS`` is the crossover (README
-    "Benchmarks"); 0 always walks the graph.
+    A selective filter leaves the HNSW iterative scan walking the graph for a page of
+    survivors (cost ~ products / matching), while the exact scan costs ~ matching: so the
+    crossover grows with the square root of the catalog. ``SEARCH_EXACT_SCAN_MAX_PRODUCTS``
+    is the crossover measured at 100,000 products (README "Benchmarks"), scaled by
+    sqrt(products / 100,000); 0 always walks the graph.
     """
-    threshold = int(settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS)
-    if threshold <= 0:
+    setting = int(settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS)
+    if setting <= 0:
         return "hnsw"
     estimate = filtered_products_estimate(filters)
-    return "exact" if estimate is not None and estimate <= threshold else "hnsw"
+    if estimate is None:
+        return "hnsw"
+    matching, total = estimate
+    return "exact" if matching <= setting * math.sqrt(total / 100_000) else "hnsw"
 
 
 class PgVectorStore:

@@ -34,6 +34,24 @@ class Command(BaseCommand):
         parser.add_argument("--pretrained", default=None, help="'' = random weights")
         parser.add_argument("--e2e-queries", type=int, default=20)
         parser.add_argument("--no-e2e", action="store_true", help="skip the real-encoder phase")
+        parser.add_argument(
+            "--crossover-queries",
+            type=int,
+            default=30,
+            help="queries per filter and strategy in the exact-vs-HNSW table (0: skip it)",
+        )
+        parser.add_argument(
+            "--maintenance-work-mem",
+            type=int,
+            default=None,
+            help="MB for the HNSW build (default: the graph's size, at most a quarter of RAM)",
+        )
+        parser.add_argument(
+            "--maintenance-workers",
+            type=int,
+            default=None,
+            help="parallel HNSW build workers (default: cores - 1, at most 7)",
+        )
         parser.add_argument("--json", type=Path, default=None)
 
     def handle(self, *args, **opts):

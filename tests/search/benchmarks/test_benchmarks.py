@@ -3,6 +3,7 @@
 import io
 import json
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
@@ -66,11 +67,23 @@ def test_bench_search_reports_latency_recall_and_full_pages(tmp_path):
         model="shop-clip-tiny",
         pretrained="",
         e2e_queries=2,
+        crossover_queries=3,
+        maintenance_work_mem=96,
+        maintenance_workers=1,
         json=report,
         stdout=out,
     )
     result = json.loads(report.read_text())
     assert result["dim"] == 64 and len(result["database_side"]) == 10
+    assert result["maintenance"] == {"work_mem_mb": 96, "workers": 1}
+    assert "maintenance_work_mem 96 MB and 1 parallel" in out.getvalue()
+    # Both strategies for every filter, on the same queries, each exact on this catalog.
+    crossover = result["strategy_crossover"]
+    assert [r["strategy"] for r in crossover] == ["exact", "hnsw"] * 7
+    assert all(r["picked"] in ("exact", "hnsw") and r["estimate"] >= 0 for r in crossover)
+    assert all(r["full_pages"] == "3/3" for r in crossover), crossover
+    assert all(r["recall@10"] == 1.0 for r in crossover if r["strategy"] == "exact"), crossover
+    assert "Filtered-search strategies side by side" in out.getvalue()
     for row in result["database_side"]:
         assert row["full_pages"] == "5/5", row  # filters keep ~26 of 1,000
         if row["query"] == "shopper text, both legs fused":
@@ -84,3 +97,34 @@ def test_bench_search_reports_latency_recall_and_full_pages(tmp_path):
     assert "both legs fused p50" in out.getvalue()
     assert [r["query"] for r in result["end_to_end"]["results"]][0] == "text (encoder, not cached)"
     assert "recall@10" in out.getvalue()
+
+
+def test_exact_tops_in_one_pass_equal_scoring_each_query_alone():
+    """The vectorised recall baseline: same ids, same order (score, then id) as a loop."""
+    from decimal import Decimal
+
+    from search.benchmarks.search_bench import Catalog
+    from search.benchmarks.vectors import unit
+    from search.filters import CatalogFilters
+
+    rng = np.random.default_rng(0)
+    n = 250_000  # more than one chunk of rows
+    catalog = Catalog(
+        vectors=unit(rng.normal(size=(n, 8))),
+        category=rng.integers(10, size=n),
+        price=rng.uniform(5, 200, size=n),
+        in_stock=rng.random(n) > 0.15,
+        words=np.zeros((n, 3), dtype=int),
+    )
+    catalog.vectors[7] = catalog.vectors[3]  # a tie: the lower id first
+    queries = np.concatenate([catalog.vectors[3:4], unit(rng.normal(size=(4, 8)))])
+    narrow = CatalogFilters(category_slug="category-3", max_price=Decimal(30), in_stock=True)
+    for filters in (None, narrow):
+        mask = catalog.mask(filters)
+        tops = catalog.exact_tops(queries, filters, 10)
+        for q, top in zip(queries, tops, strict=True):
+            rows = np.flatnonzero(mask)
+            scores = catalog.vectors[rows] @ q
+            alone = sorted(zip(-scores, rows, strict=True))[:10]
+            assert top == [int(r) + 1 for _, r in alone]
+    assert catalog.exact_tops(queries[:1], None, 2)[0] == [4, 8]

@@ -262,11 +262,16 @@ def test_the_estimate_picks_exact_for_few_matches_and_the_graph_for_many(model, 
     few = CatalogFilters(category_slug="c1", max_price=Decimal("12"))  # 4 products
     many = CatalogFilters(in_stock=True)  # 90 products
     assert filtered_products_estimate(CatalogFilters()) is None
-    assert filtered_products_estimate(CatalogFilters(category_slug="nowhere")) == 0
-    assert filtered_products_estimate(few) < 20 < 60 < filtered_products_estimate(many)
-    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 40
+    assert filtered_products_estimate(CatalogFilters(category_slug="nowhere")) == (0, 120)
+    (few_n, total), (many_n, _) = map(filtered_products_estimate, (few, many))
+    assert (few_n < 20 < 60 < many_n) and total == 120
+    # The setting is the crossover at 100,000 products, scaled by sqrt(products / 100,000):
+    # 40 here at 120 products.
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = round(40 / (120 / 100_000) ** 0.5)
     assert (search_strategy(few), search_strategy(many)) == ("exact", "hnsw")
     assert search_strategy(CatalogFilters()) == "hnsw"
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 40  # 1.4 at this size: the graph for both
+    assert (search_strategy(few), search_strategy(many)) == ("hnsw", "hnsw")
     settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 0
     assert search_strategy(few) == "hnsw"
 
