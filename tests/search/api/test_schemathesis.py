@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = 12  # per operation and generation mode
+EXAMPLES = 20  # per operation and generation mode
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
