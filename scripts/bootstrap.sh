@@ -35,12 +35,16 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Test-only JavaScript (axe-core for the accessibility checks), pinned by package-lock.json.
-if [ "$purpose" = test ] && [ ! -f node_modules/axe-core/axe.min.js ]; then
+# Test-only JavaScript (axe-core for the accessibility checks; openapi-typescript and tsc for
+# the TypeScript client types), pinned by package-lock.json. The stamp names the lock file's
+# hash, so a changed lock reinstalls (npm ci empties node_modules, stamp included).
+npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ "$purpose" = test ] && [ ! -f "$npm_stamp" ]; then
   if command -v npm >/dev/null 2>&1; then
-    echo "bootstrap: npm ci (axe-core)"
+    echo "bootstrap: npm ci (axe-core, openapi-typescript, typescript)"
     npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    touch "$npm_stamp"
   else
-    echo "bootstrap: npm not found; install Node.js (apt-get install npm) for the accessibility tests" >&2
+    echo "bootstrap: npm not found; install Node.js (apt-get install npm) for the accessibility and TypeScript tests" >&2
   fi
 fi

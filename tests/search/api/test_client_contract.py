@@ -34,11 +34,9 @@ post_hooks: []
 
 
 @pytest.fixture(scope="module")
-def generated(live_server, tmp_path_factory):
+def generated(schema_file, tmp_path_factory):
     """The client package, generated from the schema the running server serves."""
     root = tmp_path_factory.mktemp("client")
-    schema = root / "schema.json"
-    schema.write_bytes(httpx.get(f"{live_server.url}/api/schema/?format=json").content)
     (root / "config.yaml").write_text(CONFIG)
     subprocess.run(
         [
@@ -47,7 +45,7 @@ def generated(live_server, tmp_path_factory):
             "openapi_python_client",
             "generate",
             "--path",
-            str(schema),
+            str(schema_file),
             "--config",
             str(root / "config.yaml"),
             "--output-path",
