@@ -4,7 +4,8 @@ Catalog photos show one item, centred, filling a light square. A phone photo has
 off-centre, on another background, darker. ``catalog_look`` crops to the main detected item
 with a margin, puts it on a light square canvas (the background replaced through a soft matte)
 and, for photos that are not on a light background, brightens the item a little. A photo that
-already looks like a catalog shot, or where nothing is found, is returned as it is.
+already looks like a catalog shot is kept whole, padded to a square on its own background when
+it is tall or wide (``squared``); where nothing is found it is returned as it is.
 """
 
 from __future__ import annotations
@@ -46,12 +47,24 @@ def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.
     # item's exact extent, and a detector trained on scenes of several items may see a
     # full-frame item a little smaller than it is.
     if fg.boxes and already_catalog_like(fg, max(fg.boxes, key=lambda d: d.area)):
-        return image
+        return squared(image, fg.background)
     boxes = detector.detect(image) if detector is not None else fg.boxes
     if not boxes:
         return image
     main = max(boxes, key=lambda d: d.area)
     return item_on_canvas(rgb_on_white(image), fg, main.box)
+
+
+def squared(image: Image.Image, background: np.ndarray) -> Image.Image:
+    """A tall or wide photo centred on a square of its ``background`` colour (a square one as
+    it is): CLIP's preprocessing centre-crops to a square, which drops the ends of an item
+    that fills a tall or wide photo."""
+    if image.width == image.height:
+        return image
+    side = max(image.size)
+    canvas = Image.new("RGB", (side, side), tuple(int(round(c)) for c in background))
+    canvas.paste(rgb_on_white(image), ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas
 
 
 def item_on_canvas(
