@@ -60,6 +60,14 @@ class PairData(ABC):
         """Index into ``label_prompts`` per item (only called when ``label_prompts`` is set)."""
         raise TypeError(f"{type(self).__name__} has no labels")
 
+    #: Whether ``views`` can show items both as a shopper's photo and as a catalog shot.
+    has_views = False
+
+    def views(self, idx: np.ndarray, rng: np.random.Generator):
+        """Pixels of the n items as shoppers' photos [n], and the same as catalog shots [n].
+        Only called when ``has_views``."""
+        raise TypeError(f"{type(self).__name__} cannot show an item as a shopper's photo")
+
     def variant_batch(self, idx: np.ndarray, rng: np.random.Generator):
         """The n items twice, in two different colours: pixels [2n], captions [2n], and for
         each image the colour name of its partner (image j's partner is j + n mod 2n).
@@ -168,14 +176,45 @@ class FashionPairs(PairData):
     def label_ids(self, idx):
         return self._labels[np.asarray(idx)]
 
-    def render(self, idx: Sequence[int], colour_ids: Sequence[int]):
+    def render(
+        self,
+        idx: Sequence[int],
+        colour_ids: Sequence[int],
+        rng: np.random.Generator | None = None,
+        photo_share: float = 0.0,
+    ):
+        """Pixels [n, 3, S, S] in 0..1; with ``rng``, about ``photo_share`` of them are shown
+        as a shopper's photo (``shopper_photo``), the rest as the catalog shows them."""
+        torch, _ = import_torch()
         ink = self.ink[list(idx)].float()
+        colour_ids = np.asarray(colour_ids)
+        background = self.background.expand(len(ink), 3, *ink.shape[-2:]).clone()
+        photo = np.zeros(len(ink), dtype=bool)
+        if rng is not None and photo_share > 0:
+            photo = rng.random(len(ink)) < photo_share
+        if photo.any():
+            where = torch.from_numpy(np.flatnonzero(photo))
+            ink[where] = _warp(ink[where], rng)
+            background[where] = _backgrounds(int(photo.sum()), ink.shape[-1], rng)
         a, a2 = ink[:, :1], ink[:, 1:]
         rgb = self.palette[list(colour_ids)].view(-1, 3, 1, 1)
-        out = self.background * (1 - a) + rgb * (0.75 * a + 0.25 * a2)
+        out = background * (1 - a) + rgb * (0.75 * a + 0.25 * a2)
+        if photo.any():
+            # Lighting: dimmer or brighter shots, never so dim that white reads as grey
+            # (the caption keeps its colour name); a little sensor noise.
+            light = np.ones(len(ink), dtype=np.float32)
+            pale = np.isin(colour_ids, [self.colours.index(c) for c in ("white", "grey", "black")])
+            low = np.where(pale, 0.85, 0.6)
+            light[photo] = rng.uniform(low[photo], 1.12)
+            out = out * torch.from_numpy(light).view(-1, 1, 1, 1)
+            noise = torch.from_numpy(rng.normal(0, 4, out.shape).astype(np.float32))
+            out = out + noise * torch.from_numpy(photo.astype(np.float32)).view(-1, 1, 1, 1)
         return out.round().clamp_(0, 255) / 255
 
     has_variants = True
+    has_views = True
+    #: Share of training images rendered as shoppers' photos (set from ``TrainOptions``).
+    photo_share = 0.0
 
     def batch(self, idx, rng, *, train):
         if not train:
@@ -183,7 +222,8 @@ class FashionPairs(PairData):
             caps = [f"a {self.items[i].colour} {self.items[i].category_name.lower()}" for i in idx]
             return self.render(idx, colour_ids), caps
         colour_ids = rng.integers(len(self.colours), size=len(idx))
-        return self.render(idx, colour_ids), self._captions(idx, colour_ids, rng)
+        pixels = self.render(idx, colour_ids, rng, self.photo_share)
+        return pixels, self._captions(idx, colour_ids, rng)
 
     def variant_batch(self, idx, rng):
         n = len(idx)
@@ -192,16 +232,74 @@ class FashionPairs(PairData):
         both_idx = np.concatenate([idx, idx])
         both = np.concatenate([first, second])
         words = [self.colours[int(c)] for c in np.concatenate([second, first])]
-        return self.render(both_idx, both), self._captions(both_idx, both, rng), words
+        pixels = self.render(both_idx, both, rng, self.photo_share)
+        return pixels, self._captions(both_idx, both, rng), words
+
+    def views(self, idx, rng):
+        """The same items in the same colours twice: as shoppers' photos, and as catalog shots."""
+        colour_ids = rng.integers(len(self.colours), size=len(idx))
+        return self.render(idx, colour_ids, rng, 1.0), self.render(idx, colour_ids)
 
     def _captions(self, idx, colour_ids, rng) -> list[str]:
         """One of ``clip_train.fashion.captions`` (varied phrasings) per item, in its drawn colour."""
         caps = []
         for i, c in zip(idx, colour_ids, strict=True):
             item = replace(self.items[i], colour=self.colours[int(c)])
-            options = captions(item, describe(item, rng)[0])
+            options = captions(item, describe(item, rng)[0], rng)
             caps.append(options[int(rng.integers(len(options)))])
         return caps
+
+
+def _warp(ink, rng: np.random.Generator):
+    """A shopper's framing of the garment's ink [m, 2, S, S]: rotated up to 15 degrees, 45 to
+    100% of its catalog size, anywhere it still fits. Outside the garment is background."""
+    torch, _ = import_torch()
+    F = torch.nn.functional
+    m = len(ink)
+    angle = np.deg2rad(rng.uniform(-15, 15, m))
+    size = rng.uniform(0.45, 1.0, m)
+    room = 1 - size
+    tx, ty = (rng.uniform(-room, room) for _ in range(2))
+    theta = np.zeros((m, 2, 3), dtype=np.float32)
+    # affine_grid maps output to input coordinates: the inverse of "shrink, rotate, move".
+    cos, sin = np.cos(angle) / size, np.sin(angle) / size
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, sin, -sin, cos
+    theta[:, 0, 2] = -(cos * tx + sin * ty)
+    theta[:, 1, 2] = -(-sin * tx + cos * ty)
+    grid = F.affine_grid(torch.from_numpy(theta), list(ink.shape), align_corners=False)
+    return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _backgrounds(m: int, size: int, rng: np.random.Generator):
+    """Backgrounds of shoppers' photos, 0..255 [m, 3, S, S]: a third the studio's, the rest
+    plain surfaces of any colour, gradients, stripes, checks and blotchy textures."""
+    torch, _ = import_torch()
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    out = np.empty((m, 3, size, size), dtype=np.float32)
+    for j in range(m):
+        base = rng.uniform(20, 250, 3) if rng.random() < 0.7 else np.full(3, rng.uniform(30, 240))
+        other = np.clip(base + rng.normal(0, 60, 3), 0, 255)
+        kind = rng.integers(6)
+        if kind == 0:
+            mix = np.zeros_like(xx)
+            base = np.array(BACKGROUND, dtype=np.float32)
+        elif kind == 1:
+            mix = np.zeros_like(xx)
+        elif kind == 2:
+            t = rng.uniform(0, 2 * np.pi)
+            mix = np.clip(np.cos(t) * xx + np.sin(t) * yy, 0, 1)
+        elif kind == 3:
+            t, f = rng.uniform(0, np.pi), rng.uniform(3, 10)
+            mix = 0.5 + 0.5 * np.sin(2 * np.pi * f * (np.cos(t) * xx + np.sin(t) * yy))
+        elif kind == 4:
+            f = int(rng.integers(2, 8))
+            mix = ((np.floor(xx * f) + np.floor(yy * f)) % 2).astype(np.float32)
+        else:
+            coarse = rng.random((int(rng.integers(3, 9)),) * 2).astype(np.float32)
+            mix = np.asarray(Image.fromarray(coarse, "F").resize((size, size), Image.BICUBIC))
+            mix = np.clip(mix, 0, 1)
+        out[j] = base[:, None, None] * (1 - mix) + other[:, None, None] * mix
+    return torch.from_numpy(out)
 
 
 def _ink_moments(gray: np.ndarray, size: int, photo_size: int, resample: int) -> np.ndarray:
@@ -231,6 +329,7 @@ class FashionMnist(DataSource):
         # sample_items cycles through the categories, so both parts stay balanced.
         size, resample = model.input_size, model.resample
         train = FashionPairs(gray, items[:train_count], size, resample=resample)
+        train.photo_share = opts.photo_share
         val = FashionPairs(gray, items[train_count:], size, resample=resample)
         return train, val
 

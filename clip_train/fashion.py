@@ -168,14 +168,68 @@ def describe(item: DemoItem, rng: np.random.Generator) -> tuple[str, float]:
     return text, price
 
 
-def captions(item: DemoItem, description: str) -> list[str]:
-    """Varied phrasings of one item, so differently worded queries still match."""
+# Shoppers' words the demo model learns besides the catalog's own (issue 10). Words in
+# ``HELD_OUT_WORDS`` are never put in a caption: the evaluation's held-out suites use them to
+# show what the model (and the keyword leg's synonym data) does with words it never saw.
+GARMENT_WORDS: dict[str, tuple[str, ...]] = {
+    "tshirt": ("tee", "tees", "t shirt", "top", "tank top", "short sleeve top"),
+    "trousers": ("jeans", "chinos", "slacks", "leggings", "joggers", "bottoms"),
+    "pullover": ("hoodie", "jumper", "sweatshirt", "knitwear", "cardigan", "top"),
+    "dress": ("gown", "maxi dress", "sundress", "evening dress", "summer dress"),
+    "coat": ("jacket", "overcoat", "raincoat", "trench coat", "outerwear", "winter coat"),
+    "sandal": ("flip flops", "sliders", "summer shoes", "shoes", "open shoes"),
+    "shirt": ("blouse", "oxford shirt", "dress shirt", "top", "long sleeve shirt"),
+    "sneaker": ("trainers", "running shoes", "shoes", "kicks", "sports shoes", "tennis shoes"),
+    "bag": ("handbag", "tote", "backpack", "shoulder bag", "clutch", "laptop bag"),
+    "ankle-boot": ("boots", "boot", "chelsea boots", "shoes", "winter boots"),
+}
+SHADE_WORDS: dict[str, tuple[str, ...]] = {
+    "red": ("crimson", "scarlet", "cherry", "ruby", "wine"),
+    "orange": ("tangerine", "amber", "pumpkin"),
+    "yellow": ("mustard", "gold", "canary", "sunflower"),
+    "green": ("olive", "lime", "forest green", "mint", "khaki green"),
+    "blue": ("navy", "royal blue", "sky blue", "denim", "azure", "dark blue"),
+    "purple": ("violet", "plum", "mauve", "lilac"),
+    "pink": ("coral", "magenta", "rose", "blush", "hot pink", "salmon"),
+    "brown": ("tan", "chocolate", "camel", "coffee", "chestnut"),
+    "black": ("jet", "onyx", "jet black", "dark"),
+    "white": ("ivory", "off-white", "snow white", "pure white"),
+    "grey": ("gray", "charcoal", "slate", "ash", "light grey"),
+}
+HELD_OUT_WORDS = frozenset(
+    # garments
+    "footwear pants purse parka sweater frock tshirts booties slides button-down"
+    # shades
+    " cobalt burgundy cream emerald beige silver lemon peach fuchsia lavender ebony".split()
+)
+# Conversational wrappers; the held-out phrasings suite uses others ("looking for a ...
+# please", "can I get ...", "i'd like to see your ...").
+_PHRASINGS = (
+    "I want to buy some {c} {p}",
+    "do you have {c} {p}?",
+    "show me {p} in {c}",
+    "I need a {c} {s}",
+    "hi, I am searching for a {s} in {c} for my sister, do you have any in stock?",
+    "where can I find {c} {p}",
+    "{c} {s} for women",
+    "{c} {s} for men",
+    "a nice {c} {s}",
+    "buy {c} {p} online",
+)
+
+
+def captions(item: DemoItem, description: str, rng: np.random.Generator | None = None) -> list[str]:
+    """Varied phrasings of one item, so differently worded queries still match.
+
+    With ``rng``, a shopper's wording is added too: a garment synonym or a shade name drawn
+    from the lists above, and a conversational sentence around the item.
+    """
     singular, plural = (
         CATEGORIES[item.label][0].lower(),
         CATEGORIES[item.label][1].lower(),
     )
     c = item.colour
-    return [
+    out = [
         f"a {c} {singular}",
         f"{plural} in {c}",
         f"a photo of a {c} {singular}",
@@ -184,4 +238,23 @@ def captions(item: DemoItem, description: str) -> list[str]:
         description,
         f"a {singular}",
         f"something {c}",
+    ]
+    if rng is None:
+        return out
+    words = GARMENT_WORDS[item.category_slug]
+    noun = words[int(rng.integers(len(words)))]
+    shades = SHADE_WORDS[c]
+    shade = shades[int(rng.integers(len(shades)))]
+    phrase = _PHRASINGS[int(rng.integers(len(_PHRASINGS)))]
+    s, p = (singular, plural) if rng.random() < 0.5 else (noun, noun)
+    colour = c if rng.random() < 0.6 else shade
+    return out + [
+        f"{c} {noun}",
+        f"a {noun} in {c}",
+        f"{shade} {plural}",
+        f"a {shade} {singular}",
+        f"{shade} {noun}",
+        phrase.format(c=colour, s=s, p=p),
+        phrase.format(c=c, s=singular, p=plural),
+        noun,
     ]

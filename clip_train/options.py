@@ -46,6 +46,12 @@ class TrainOptions:
     # Image to image: images with the same label are neighbours whatever their colour
     # (supervised contrastive), so "more like this" finds the same kind of product.
     image_label_weight: float = 0.0
+    # Shoppers' photos (issue 11): this share of training images is re-framed (rotated,
+    # smaller, off-centre), put on other backgrounds and relit; the caption keeps its colour.
+    photo_share: float = 0.0
+    # Photo to catalog: a shopper's photo of an item and its catalog shot should be each
+    # other's nearest image (InfoNCE over the batch), so photo search matches real photos.
+    view_weight: float = 0.0
     split: str = "train"  # Fashion-MNIST split to train on
     device: str = "auto"
     precision: str = "auto"  # auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16, fp16
@@ -79,5 +85,7 @@ class TrainOptions:
             raise TrainingError("Train on at least 2 items.")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise TrainingError("precision must be auto, fp32, bf16 or fp16.")
+        if not 0 <= self.photo_share <= 1:
+            raise TrainingError("photo_share must be between 0 and 1.")
         if self.save_dtype not in ("fp16", "fp32"):
             raise TrainingError("save_dtype must be fp16 or fp32.")

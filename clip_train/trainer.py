@@ -228,6 +228,8 @@ class Trainer:
             loss = loss + self.opts.label_weight * torch.nn.functional.cross_entropy(
                 scale * img @ prompts.T, target
             )
+        if self.opts.view_weight > 0 and data.has_views:
+            loss = loss + self.opts.view_weight * self._view_loss(data, idx, rng, scale)
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -244,6 +246,23 @@ class Trainer:
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         return float(loss.detach())
+
+    def _view_loss(self, data: PairData, idx: np.ndarray, rng, scale):
+        """Shoppers' photos and catalog shots of the same items find each other (both ways)."""
+        torch, _ = import_torch()
+        F = torch.nn.functional
+        half = np.asarray(idx)[: max(2, len(idx) // 2)]
+        photos, shots = data.views(half, rng)
+        pixels = torch.cat([photos, shots])
+        if self.augment is not None:
+            pixels = self.augment(pixels, self.generator)
+        pixels, _ = self._to_device(pixels, torch.zeros(0, dtype=torch.long))
+        with self._autocast():
+            img = self.model.encode_image(pixels, normalize=True).float()
+        a, b = img[: len(half)], img[len(half) :]
+        target = torch.arange(len(half), device=img.device)
+        logits = scale * a @ b.T
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
     def evaluate(self, data: PairData | None) -> dict[str, float]:
         """Validation loss (contrastive, in training-size batches) and retrieval accuracy.

@@ -93,6 +93,18 @@ class Command(BaseCommand):
             default=d.image_label_weight,
             help="weight of pulling same-category images together whatever their colour",
         )
+        parser.add_argument(
+            "--photo-share",
+            type=float,
+            default=d.photo_share,
+            help="share of training images shown as shoppers' photos (fashion-mnist source)",
+        )
+        parser.add_argument(
+            "--view-weight",
+            type=float,
+            default=d.view_weight,
+            help="weight of matching a shopper's photo of an item to its catalog shot",
+        )
 
     def handle(self, *args, **o):
         # Options named like TrainOptions fields map straight through.
