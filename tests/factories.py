@@ -3,6 +3,7 @@ in memory), products, catalogs with known answers, and small CLIP models saved t
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
@@ -80,17 +81,31 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
-def bomb_png(width=20000, height=20000) -> bytes:
-    """A valid PNG header claiming 20000x20000 pixels, with a tiny payload."""
-
+def _png(ihdr: bytes, idat: bytes) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
             struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def bomb_png(width=20000, height=20000) -> bytes:
+    """A valid PNG header claiming 20000x20000 pixels, with a tiny payload."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * (width + 1))  # one row; the decoder would want 20000
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return _png(ihdr, idat)
+
+
+@functools.cache  # compressing 196 MB of rows takes a second; tests share the bytes
+def png_flat_rgba(width=7000, height=7000) -> bytes:
+    """A complete, valid PNG of one RGBA colour: 200 KB for 7000 x 7000, which PIL decodes
+    whole into 196 MB (PNG has no reduced-scale decode)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    row = b"\x00" + bytes((200, 30, 40, 255)) * width  # filter byte, then the pixels
+    deflate = zlib.compressobj()
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    return _png(ihdr, idat)
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'

@@ -331,6 +331,9 @@ LOGGING = {
     },
 }
 SEARCH_MAX_UPLOAD_BYTES = env.int("SEARCH_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# Pixels a PNG, WebP, GIF, BMP or TIFF may have: PIL decodes them whole (only JPEG decodes at
+# a reduced scale), so this bounds their memory (16 Mpx RGBA: 64 MB) and decode time.
+IMAGE_MAX_FULL_DECODE_PIXELS = env.int("IMAGE_MAX_FULL_DECODE_PIXELS", default=16_000_000)
 # Any request body (JSON, form or multipart, API and pages): past it a 413 naming the limit,
 # before the body is read (config/middleware.py). The photo limit plus room for the form.
 REQUEST_MAX_BODY_BYTES = env.int(

@@ -66,6 +66,12 @@ CRAFTED = {
     "png-20000x20000": (im.bomb_png, 400, "too many pixels"),
     "png-12001x1000": (lambda: im.bomb_png(12_001, 1_000), 400, "12,000 pixels per side"),
     "png-11000x100": (lambda: im.bomb_png(11_000, 100), 400, "aspect ratio of at most 100:1"),
+    # Complete and within the 50 Mpx limit, but PNG decodes whole: 3.7 s and +386 MB before.
+    "png-7000x7000-flat": (
+        im.png_flat_rgba,
+        400,
+        "PNG images are accepted up to 16,000,000 pixels",
+    ),
 }
 
 
@@ -85,7 +91,8 @@ def _post(client, where: str, data: bytes, name: str):
 def test_crafted_images_are_refused_fast_and_small(client, indexed, where, name):
     build, status, fragment = CRAFTED[name]
     data = build()
-    assert len(data) < 20_000  # small files: the damage would come from what they claim
+    # small files (the flat PNG is 200 KB): the damage would come from what they claim
+    assert len(data) < 250_000
     client.get("/api/search/text/", {"q": "warm up"})  # model and caches loaded before measuring
     with PeakMemory() as memory:
         started = time.perf_counter()
@@ -311,3 +318,19 @@ def test_the_hybrid_term_limit_is_a_setting(client, indexed, settings):
         content_type="application/json",
     )
     assert r.status_code == 200, r.json()
+
+
+def test_formats_decoded_whole_have_their_own_pixel_limit(settings):
+    """JPEG decodes at a reduced scale up to 50 Mpx; the others are held to
+    IMAGE_MAX_FULL_DECODE_PIXELS, checked from the header with a message naming the limit."""
+    from shop.images import InvalidImage, check_dimensions, open_image
+
+    check_dimensions(4000, 4000, fmt="PNG")  # 16 Mpx, the default limit
+    check_dimensions(7000, 7000, fmt="JPEG")
+    with pytest.raises(InvalidImage, match="WebP images are accepted up to 16,000,000 pixels"):
+        check_dimensions(4001, 4000, fmt="WEBP")
+    settings.IMAGE_MAX_FULL_DECODE_PIXELS = 1_000_000
+    assert open_image(im.png_flat_rgba(1000, 1000)).size == (1000, 1000)
+    with pytest.raises(InvalidImage, match="up to 1,000,000 pixels") as refused:
+        open_image(im.png_flat_rgba(1001, 1000))
+    assert refused.value.status == 400
