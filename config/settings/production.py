@@ -13,8 +13,15 @@ from .base import *
 from .base import env
 
 DEBUG = False
-if SECRET_KEY == "insecure-dev-key-change-me":
-    raise ImproperlyConfigured("Set SECRET_KEY: production refuses the development key.")
+# What Django's check --deploy calls weak (W009), refused instead of warned about: anyone who
+# knows the key can forge sessions, password-reset links and signed values. Placeholders such
+# as "change-me" and the development key are all shorter than 50 characters.
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+    raise ImproperlyConfigured(
+        f"Set SECRET_KEY: production refuses this one ({len(SECRET_KEY)} characters, "
+        f"{len(set(SECRET_KEY))} different). Use at least 50 random characters, e.g. from "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 # No default: a production host must say which names it answers to.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

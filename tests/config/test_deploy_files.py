@@ -8,16 +8,33 @@ import compose
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# A key the production settings take: 64 characters, 33 different.
+PRODUCTION_KEY = "a-long-random-production-secret-" + "k7Qz" * 8
+
+
+def _compose_config(compose_file: Path, **env: str) -> subprocess.CompletedProcess:
+    binary = Path(compose.__file__).parent / "docker-compose"
+    child_env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"} | env
+    return subprocess.run(
+        [str(binary), "-f", str(compose_file), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=child_env,
+    )
 
 
 def test_docker_compose_file_is_valid():
-    binary = Path(compose.__file__).parent / "docker-compose"
-    result = subprocess.run(
-        [str(binary), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-    )
+    result = _compose_config(ROOT / "docker-compose.yml", SECRET_KEY=PRODUCTION_KEY)
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_has_no_default_secret_key(tmp_path):
+    # Copied away from the checkout, so a developer's own .env cannot supply one.
+    (tmp_path / "docker-compose.yml").write_text((ROOT / "docker-compose.yml").read_text())
+    result = _compose_config(tmp_path / "docker-compose.yml")
+    assert result.returncode != 0
+    assert "required variable SECRET_KEY is missing a value" in result.stderr
+    assert "set SECRET_KEY to 50+ random characters" in result.stderr
 
 
 def test_compose_has_db_redis_web_and_a_gpu_worker():
@@ -83,12 +100,12 @@ def test_run_command_settings_serve_product_photos():
 
 
 def test_production_settings_leave_media_to_the_web_server():
-    prod = _settings_probe("config.settings.production", DEBUG="false", SECRET_KEY="x" * 50)
+    prod = _settings_probe("config.settings.production", DEBUG="false", SECRET_KEY=PRODUCTION_KEY)
     assert prod == {"debug": False, "serve_media": False, "media_view": None}
 
 
 def test_production_settings_turn_debug_off_whatever_the_environment_says():
-    prod = _settings_probe("config.settings.production", DEBUG="true", SECRET_KEY="x" * 50)
+    prod = _settings_probe("config.settings.production", DEBUG="true", SECRET_KEY=PRODUCTION_KEY)
     assert prod == {"debug": False, "serve_media": False, "media_view": None}
 
 
@@ -97,7 +114,7 @@ def test_production_settings_pass_djangos_deployment_checks():
         "config.settings.production",
         "import django; django.setup(); from django.core.management import call_command; "
         "call_command('check', deploy=True, tags=['security'], fail_level='WARNING')",
-        SECRET_KEY="a-long-random-production-secret-" + "k7Qz" * 8,
+        SECRET_KEY=PRODUCTION_KEY,
         ALLOWED_HOSTS="shop.example.com",
         CSRF_TRUSTED_ORIGINS="https://shop.example.com",
         SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
@@ -112,6 +129,39 @@ def test_production_settings_refuse_the_development_secret_key():
     out = _django_child("config.settings.production", "import django; django.setup()")
     assert out.returncode != 0
     assert "Set SECRET_KEY" in out.stderr
+
+
+def test_production_settings_refuse_weak_secret_keys():
+    # Django's check --deploy only warns (W009) about these; production stops with a reason.
+    for weak, described in [
+        ("change-me", "9 characters"),
+        ("k7Qz" * 12, "48 characters"),
+        ("x" * 50, "1 different"),
+        ("django-insecure-" + "k7Qz" * 10, "56 characters"),
+    ]:
+        out = _django_child(
+            "config.settings.production", "import django; django.setup()", SECRET_KEY=weak
+        )
+        assert out.returncode != 0, weak
+        assert "ImproperlyConfigured: Set SECRET_KEY" in out.stderr, out.stderr[-500:]
+        assert described in out.stderr and "at least 50 random characters" in out.stderr
+        assert weak not in out.stderr  # the message never echoes a key
+
+
+def test_the_docker_build_step_gets_a_key_production_takes():
+    # The Dockerfile's collectstatic runs under the production settings with no real secret.
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
+    line = next(x for x in dockerfile.splitlines() if x.startswith("RUN") and "collectstatic" in x)
+    command = line.removeprefix("RUN ") + " --dry-run -v 0"
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DATABASE_URL="postgres://u:p@127.0.0.1:1/x",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",  # "python": the venv's
+    )
+    out = subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1000:]
 
 
 def test_docker_image_and_compose_run_the_production_settings():
