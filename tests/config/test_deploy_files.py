@@ -148,6 +148,59 @@ def test_production_settings_refuse_weak_secret_keys():
         assert weak not in out.stderr  # the message never echoes a key
 
 
+def test_a_crash_under_production_settings_shows_the_500_page_without_internals():
+    # A view that raises, on a page path and an API path, through the whole middleware stack:
+    # the shopper sees templates/500.html, the traceback goes to the log (stderr) only.
+    code = """
+import json, sys, types, django
+django.setup()
+from django.test import Client
+from django.test.utils import override_settings
+from django.urls import path
+from rest_framework.decorators import api_view
+import config.urls
+
+def boom(request):
+    raise RuntimeError("internal-detail-7f3a")
+
+urls = types.ModuleType("crash_urls")
+urls.urlpatterns = [path("boom/", boom), path("api/v1/boom/", api_view(["GET"])(boom)),
+                    *config.urls.urlpatterns]
+sys.modules["crash_urls"] = urls
+answers = {}
+with override_settings(ROOT_URLCONF="crash_urls"):
+    for url in ("/boom/", "/api/v1/boom/"):
+        r = Client(raise_request_exception=False).get(url, secure=True)
+        answers[url] = [r.status_code, r["Content-Type"], r.content.decode()]
+print(json.dumps(answers))
+"""
+    out = _django_child(
+        "config.settings.production",
+        code,
+        SECRET_KEY=PRODUCTION_KEY,
+        ALLOWED_HOSTS="testserver",
+        DEBUG="true",  # ignored by production: still no debug page
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    answers = json.loads(out.stdout.strip().splitlines()[-1])
+    for url, (status, content_type, body) in answers.items():
+        assert status == 500, url
+        assert content_type.startswith("text/html"), url
+        assert "Something went wrong on our side" in body, url
+        for internal in (
+            "internal-detail-7f3a",
+            "RuntimeError",
+            "Traceback",
+            "SECRET_KEY",
+            "DJANGO_SETTINGS_MODULE",
+            "config.settings",
+            "crash_urls",
+            "site-packages",
+        ):
+            assert internal not in body, (url, internal)
+    assert out.stderr.count("RuntimeError: internal-detail-7f3a") == 2  # logged for the team
+
+
 def test_the_docker_build_step_gets_a_key_production_takes():
     # The Dockerfile's collectstatic runs under the production settings with no real secret.
     dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", "")
