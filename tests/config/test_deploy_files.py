@@ -1,7 +1,14 @@
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import compose
@@ -246,8 +253,6 @@ def test_an_out_of_range_hybrid_weight_stops_startup_with_a_reason():
 
 
 def test_run_command_refuses_a_busy_port_with_a_reason():
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -265,20 +270,15 @@ def test_run_command_refuses_a_busy_port_with_a_reason():
     assert "serving on" not in out.stdout  # nothing was started
 
 
-def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp_path):
-    # What a newcomer's first command puts on the network: gunicorn, DEBUG off (a 404 names no
-    # URL patterns), static files served, beat as its own process. Then a supervisor or
-    # `timeout` stops it with SIGTERM: server, worker, beat and the services it started go.
-    import signal
-    import socket
-    import time
-    import urllib.error
-    import urllib.request
-
+@contextlib.contextmanager
+def _run_command(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``bash scripts/run.sh`` with its own services and settings, once it serves; killed
+    with its services afterwards if a test left it running."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = (tmp_path / "run.log").open("w+")
+    log_path = tmp_path / "run.log"
+    log = log_path.open("w+")
     env = {**os.environ, "PORT": str(port), "DEMO_PRODUCTS": "4"}
     for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MEDIA_ROOT"):
         env.pop(name, None)  # the run command's own services and settings, not the tests'
@@ -292,8 +292,8 @@ def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp
     )
     try:
         deadline = time.monotonic() + 300
-        while "serving on" not in (tmp_path / "run.log").read_text():
-            assert run.poll() is None, (tmp_path / "run.log").read_text()
+        while "serving on" not in log_path.read_text():
+            assert run.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "run.sh did not start serving"
             time.sleep(0.5)
         while True:  # "serving on" comes just before the server binds
@@ -303,7 +303,28 @@ def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp
             except OSError:
                 assert run.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
-        base = f"http://127.0.0.1:{port}"
+        yield run, f"http://127.0.0.1:{port}"
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)  # the server and worker too, not only bash
+            subprocess.run([sys.executable, "-m", "config.devservices", "stop"], cwd=ROOT)
+
+
+def _assert_stopped_cleanly(run: subprocess.Popen) -> None:
+    time.sleep(1)
+    left = subprocess.run(
+        ["ps", "-o", "pid=,args=", "-g", str(run.pid)], capture_output=True, text=True
+    ).stdout
+    assert left.strip() == "", left  # nothing orphaned: no gunicorn, worker or beat
+    state = ROOT / ".data" / "services.json"
+    assert not state.exists(), "the services the run command started were left running"
+
+
+def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp_path):
+    # What a newcomer's first command puts on the network: gunicorn, DEBUG off (a 404 names no
+    # URL patterns), static files served, beat as its own process. Then a supervisor or
+    # `timeout` stops it with SIGTERM: server, worker, beat and the services it started go.
+    with _run_command(tmp_path) as (run, base):
         try:
             urllib.request.urlopen(base + "/no-such-page/", timeout=30)
             raise AssertionError("a missing page answered 200")
@@ -321,14 +342,13 @@ def test_run_command_serves_production_settings_and_stops_cleanly_on_sigterm(tmp
         assert "celery -A config beat" in children and " -B " not in children, children
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) != 0
-        time.sleep(1)
-        left = subprocess.run(
-            ["ps", "-o", "pid=,args=", "-g", str(run.pid)], capture_output=True, text=True
-        ).stdout
-        assert left.strip() == "", left  # nothing orphaned: no gunicorn, worker or beat
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)  # the server and worker too, not only bash
-            subprocess.run([sys.executable, "-m", "config.devservices", "stop"], cwd=ROOT)
-    state = ROOT / ".data" / "services.json"
-    assert not state.exists(), "the services the run command started were left running"
+    _assert_stopped_cleanly(run)
+
+
+def test_run_command_stops_cleanly_on_ctrl_c(tmp_path):
+    # Ctrl-C in a terminal: SIGINT to the whole foreground group (bash, gunicorn, worker, beat)
+    # at once. About 25 s once the checkout has its services' data and demo catalog.
+    with _run_command(tmp_path) as (run, base):
+        os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(timeout=60) == 130  # bash's own exit for SIGINT, after its cleanup
+    _assert_stopped_cleanly(run)
