@@ -23,6 +23,7 @@ MIN_AREA = 0.003  # components smaller than this share of the photo are specks
 PIECE = 0.3  # a component this share of a neighbour's pixels, next to it, is a piece of it
 PIECE_GAP = 3  # work pixels: how near a piece must be
 WHOLE_PHOTO = 0.97  # a "component" spanning this share both ways is the background failing
+BAND_FILL = 0.9  # a band across the photo from its edge filling this share of its box: scenery
 
 
 @dataclass
@@ -128,6 +129,19 @@ def _merge(comps: list[list[int]]) -> list[list[int]]:
     return kept
 
 
+def _background_part(x0: int, y0: int, x1: int, y1: int, w: int, h: int, fill: float) -> bool:
+    """A "component" that is the scene, not an item: the whole photo (the background read
+    from the border failing), or a solid band from one side of the photo to the other that
+    starts at its edge (a sky above a field, a floor, a wall), which no product looks like."""
+    bw, bh = (x1 - x0) / w, (y1 - y0) / h
+    if bw >= WHOLE_PHOTO and bh >= WHOLE_PHOTO and fill > 0.85:
+        return True
+    across = (bw >= WHOLE_PHOTO and (y0 == 0 or y1 == h)) or (
+        bh >= WHOLE_PHOTO and (x0 == 0 or x1 == w)
+    )
+    return across and fill > BAND_FILL
+
+
 def segment(image: Image.Image) -> Foreground:
     """Background colour and spread from the border, foreground mask, one box per item."""
     rgb = rgb_on_white(image)
@@ -148,7 +162,7 @@ def segment(image: Image.Image) -> Foreground:
     for x0, y0, x1, y1, pixels in _merge([list(c) for c in components(mask)]):
         bw, bh = (x1 - x0) / w, (y1 - y0) / h
         fill = pixels / ((x1 - x0) * (y1 - y0))
-        if pixels < MIN_AREA * w * h or (bw >= WHOLE_PHOTO and bh >= WHOLE_PHOTO and fill > 0.85):
+        if pixels < MIN_AREA * w * h or _background_part(x0, y0, x1, y1, w, h, fill):
             continue
         contrast = float(np.median(dist[y0:y1, x0:x1][mask[y0:y1, x0:x1]])) / threshold
         confidence = 0.5 * (1 - np.exp(-(contrast - 1))) + 0.5 * min(1.0, fill / 0.3)
