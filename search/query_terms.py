@@ -29,17 +29,24 @@ def text_terms(data: dict) -> list[Term]:
 
 def image_terms(data: dict) -> list[Term]:
     """Photo (or catalog product) plus optional modifier and negative, from ImageSearchInput."""
-    text = (data.get("text") or "").strip()
-    text_weight = data["text_weight"] if text else 0.0
+    modifiers = modifier_terms(data)
+    look_weight = 1.0 - sum(t.weight for t in modifiers if t.weight > 0)
     if data.get("image") is not None:
         # The main item, as the catalog would show it (search/detection/normalise.py); the
         # request's ``auto_crop`` (default on) turns it off.
         image = query_photo(data["image"]) if data.get("auto_crop", True) else data["image"]
-        terms = [Term(kind="image", image=image, weight=1.0 - text_weight)]
-    else:
-        terms = [Term(kind="product", product_id=data["product"], weight=1.0 - text_weight)]
+        return [Term(kind="image", image=image, weight=look_weight), *modifiers]
+    return [Term(kind="product", product_id=data["product"], weight=look_weight), *modifiers]
+
+
+def modifier_terms(data: dict) -> list[Term]:
+    """The words steering a look ("this, but in red", "not leather"): ``text`` with weight
+    ``text_weight`` and ``negative`` pushing away with ``negative_weight``. The look itself
+    (a photo, a product, each item of a shop-the-look photo) gets 1 - the text's weight."""
+    terms = []
+    text = (data.get("text") or "").strip()
     if text:
-        terms.append(Term(kind="text", text=text, weight=text_weight))
+        terms.append(Term(kind="text", text=text, weight=data["text_weight"]))
     negative = (data.get("negative") or "").strip()
     if negative and data["negative_weight"] > 0:
         terms.append(Term(kind="text", text=negative, weight=-data["negative_weight"]))

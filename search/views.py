@@ -23,7 +23,13 @@ from rest_framework.exceptions import APIException
 from search.api import serializers as s
 from search.api.throttling import page_throttle
 from search.errors import KNOWN_ERRORS, error_status
-from search.query_terms import image_terms, search_request_from, similar_terms, text_terms
+from search.query_terms import (
+    image_terms,
+    modifier_terms,
+    search_request_from,
+    similar_terms,
+    text_terms,
+)
 from search.query_understanding import query_without
 from search.services.describe import image_describe
 from search.services.look import look_search
@@ -265,7 +271,7 @@ def look_view(request):
         form = s.DetectInputSerializer(data=data)
 
         def action(d):
-            template = search_request_from({**d, "limit": d.get("limit") or 12}, [])
+            template = search_request_from({**d, "limit": d.get("limit") or 12}, modifier_terms(d))
             return look_search(d["image"], request=template, max_items=d.get("max_items"))
 
         status = _run(context, form, action)

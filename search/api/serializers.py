@@ -162,15 +162,16 @@ class ImageOrProductMixin(ProductRefMixin):
         return attrs
 
 
-class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
-    """Photo search, optionally steered by words: "this, but in red", "not leather"."""
+class TextModifierSerializer(serializers.Serializer):
+    """Words steering a photo search or each item of a look: "this, but in red", "not
+    leather" (``query_terms.modifier_terms``)."""
 
-    image = ImageInputField(required=False)
-    product = serializers.IntegerField(
-        required=False, help_text="Use this catalog product's look instead of a photo"
+    text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Modifier: 'in red' for 'this, but in red'",
     )
-    crop = CropField(required=False, help_text="Selected region x,y,w,h as fractions")
-    text = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     text_weight = FiniteFloatField(
         required=False,
         min_value=0.0,
@@ -178,10 +179,22 @@ class ImageSearchInputSerializer(ImageOrProductMixin, FiltersSerializer):
         default=default_text_weight,
         help_text="Share of the text modifier; the photo gets 1 - text_weight",
     )
-    negative = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    negative = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Push away from: leather"
+    )
     negative_weight = FiniteFloatField(
         required=False, min_value=0.0, max_value=1.0, default=DEFAULT_NEGATIVE_WEIGHT
     )
+
+
+class ImageSearchInputSerializer(ImageOrProductMixin, TextModifierSerializer, FiltersSerializer):
+    """Photo search, optionally steered by words: "this, but in red", "not leather"."""
+
+    image = ImageInputField(required=False)
+    product = serializers.IntegerField(
+        required=False, help_text="Use this catalog product's look instead of a photo"
+    )
+    crop = CropField(required=False, help_text="Selected region x,y,w,h as fractions")
     auto_crop = serializers.BooleanField(
         required=False,
         default=True,
@@ -440,8 +453,9 @@ class SuggestOutputSerializer(serializers.Serializer):
     suggestions = SuggestionSerializer(many=True)
 
 
-class DetectInputSerializer(FiltersSerializer):
-    """Shop the look: a photo; every item found gets its own results (with these filters)."""
+class DetectInputSerializer(TextModifierSerializer, FiltersSerializer):
+    """Shop the look: a photo; every item found gets its own results (with these filters and
+    words: "this, but in red" applies to each item)."""
 
     image = ImageInputField()
     max_items = serializers.IntegerField(

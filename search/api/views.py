@@ -17,6 +17,7 @@ from search.api.throttling import ModeRateThrottle, rate_limit_headers_add
 from search.query_terms import (
     hybrid_terms,
     image_terms,
+    modifier_terms,
     search_request_from,
     similar_terms,
     text_terms,
@@ -321,13 +322,20 @@ class DetectApi(SearchAPIView):
             "Multipart (`image` file) or JSON (`image` as a base64 data URL). The detector "
             "(`DETECTOR`) finds the items, largest first (at most `max_items`); each box is "
             "searched by itself, with the filters. A photo without items answers an empty "
-            "`items` list and a `message`."
+            "`items` list and a `message`. `text` / `negative` steer every item's search "
+            'as in photo search ("this, but in red": each item\'s photo gets '
+            "1 - `text_weight`)."
         ),
         request=body(s.DetectInputSerializer, s.DetectUploadSerializer),
         parameters=RATE_LIMIT_HEADERS,
         responses={200: s.DetectOutputSerializer, **errors(400, 413, 415, 429)},
         examples=[
             OpenApiExample("A photo", value={"image": TINY_PNG, "limit": 10}, request_only=True),
+            OpenApiExample(
+                "Each item, but in red",
+                value={"image": TINY_PNG, "text": "red", "text_weight": 0.3, "limit": 10},
+                request_only=True,
+            ),
             OpenApiExample(
                 "Two items",
                 value={
@@ -351,7 +359,9 @@ class DetectApi(SearchAPIView):
         params = serializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        template = search_request_from({**data, "limit": data.get("limit") or 10}, [])
+        template = search_request_from(
+            {**data, "limit": data.get("limit") or 10}, modifier_terms(data)
+        )
         look = look_search(data["image"], request=template, max_items=data.get("max_items"))
         return Response(s.DetectOutputSerializer(look, context={"request": request}).data)
 
