@@ -1,5 +1,6 @@
 """Shoppers' photos built from held-out catalog items, seeded: collages of 2 to 4 items and
-single items that are not studio shots (small, off-centre, darker, on other backgrounds).
+single items that are not studio shots (small, off-centre, rotated, darker, on other
+backgrounds).
 
 Items are cut out of their Fashion-MNIST source (the demo product's slug names it), coloured
 exactly as the catalog colours them (``clip_train.fashion.colourise``), with the ink as alpha,
@@ -22,6 +23,7 @@ DEGRADATIONS = (
     "original",
     "half size",
     "off-centre",
+    "rotated 15°",
     "darker x0.6",
     "grey background",
     "dark background",
@@ -102,6 +104,10 @@ def degraded(slug: str, kind: str, rng: np.random.Generator) -> Image.Image:
             dark = np.asarray(photo, np.float32) * 0.8
             photo = _jpeg(Image.fromarray(dark.astype(np.uint8), "RGB"), 70)
         return photo
+    if kind == "rotated 15°":
+        # Fixed, drawing nothing from ``rng``: the other kinds' photos stay as they were.
+        turned = item.rotate(15, Image.Resampling.BICUBIC, expand=True)
+        return paste(background(turned.size, "studio", rng), turned, (0, 0))
     bg = {"grey background": "grey", "dark background": "dark", "textured background": "textured"}
     photo = paste(background((128, 128), bg.get(kind, "studio"), rng), item, (0, 0))
     if kind == "darker x0.6":
