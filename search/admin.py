@@ -108,8 +108,8 @@ class SynonymAdmin(admin.ModelAdmin):
     """Synonyms and shade names apply when a query is read: a change here is live at once,
     nothing is re-indexed. A loop (a -> b -> a) is refused by ``Synonym.clean``."""
 
-    list_display = ["term", "targets", "two_way"]
-    list_filter = ["two_way"]
+    list_display = ["term", "targets", "two_way", "intent"]
+    list_filter = ["two_way", "intent"]
     search_fields = ["term", "targets"]
 
     def save_model(self, request, obj, form, change) -> None:

@@ -132,6 +132,10 @@ class Synonym(models.Model):
     One-way (``trainers`` -> ``sneaker``): the term also finds its targets. Two-way
     (``grey`` <-> ``gray``): each side finds the other. Targets may be categories or colours
     (``navy`` -> ``blue``), which the query parser then treats as such.
+
+    An intent (``winter`` -> ``coat, pullover, ankle boot``) says what the shopper wants it
+    for, not what it is: its categories are boosted, the first target first, unless the query
+    also names a product that none of them is ("a gym bag"): the product named wins.
     """
 
     term = models.CharField(max_length=100, help_text="What a shopper types, e.g. 'trainers'")
@@ -140,6 +144,11 @@ class Synonym(models.Model):
     )
     two_way = models.BooleanField(
         default=False, help_text="The targets also find the term (equivalent words)"
+    )
+    intent = models.BooleanField(
+        default=False,
+        help_text="The term says what it is for ('winter', 'laptop'), not what it is: a "
+        "product named in the same query wins over it ('gym bag' finds bags)",
     )
 
     class Meta:
@@ -154,6 +163,10 @@ class Synonym(models.Model):
         return [t.strip().lower() for t in self.targets.split(",") if t.strip()]
 
     def clean(self) -> None:
+        if self.intent and self.two_way:
+            raise ValidationError(
+                "An intent is one-way: 'winter' finds coats, but a coat is not 'winter'."
+            )
         loop = synonym_loop(self, Synonym.objects.exclude(pk=self.pk))
         if loop:
             raise ValidationError(

@@ -6,13 +6,18 @@ and categories with their synonyms (boosts: they go to both legs in canonical wo
 a hard filter), negations (excluded colours, negative words) and filler; the remaining words
 go to both legs unchanged. ``understood`` lists what was recognised, for the page's chips
 and the API.
+
+Intents ("winter", "for my laptop", "office") are synonyms marked as such: they boost the
+categories they list, first one first, like a garment word. When the query also names a
+product, an intent narrows to the categories it shares with it ("winter boots": boots) or,
+sharing none ("a gym bag"), becomes a plain keyword: the product named wins.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -39,14 +44,18 @@ _PRICE_PATTERNS = [
 _PRICE_RE = re.compile("|".join(f"(?P<{k}>{p})" for k, p in _PRICE_PATTERNS))
 _WORD_RE = re.compile(r"\w[\w'-]*")
 _NEGATORS = {"not", "no", "without", "except", "non", "excluding", "minus"}
-# Filler and function words: "I want to buy", "do you have", "show me some".
+# Filler and function words: "I want to buy", "do you have", "show me some", "something to
+# wear when it's cold" (the words of a request around an intent).
 STOP_WORDS = frozenset(
     """a an the some any i i'm im i'd id me my we us you your want wanted wanna would like
     looking look for to buy purchase get need needs please do does have has sell sells show
     find search something anything thing things one ones pair pairs of in on at with and or
     but is are be that this these those it its can could give see got which what kind
     colour color coloured colored style item items product products shop store just really
-    very nice good new some""".split()
+    very nice good new some wear wearing worn outfit outfits clothes clothing attire apparel
+    garment garments gear kit stuff keep stay go going goes weather when where how should
+    will shall am was were been there here so too also it's i'll i've what's there's day
+    days night tonight today out outside""".split()
 )
 
 
@@ -70,12 +79,14 @@ def key(phrase: str) -> str:
 @dataclass(frozen=True)
 class Lexicon:
     """What the catalog calls things. ``categories``: key -> slug (names, slugs and their
-    plurals); ``synonyms``: key -> target words (already expanded)."""
+    plurals); ``synonyms``: key -> target words (already expanded, in the order written);
+    ``intents``: the synonym keys that say what a product is for, not what it is."""
 
     colours: frozenset[str] = frozenset()
     categories: Mapping[str, str] = field(default_factory=dict)
     category_names: Mapping[str, str] = field(default_factory=dict)
-    synonyms: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    synonyms: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    intents: frozenset[str] = frozenset()
 
     def colour_of(self, k: str) -> str | None:
         if k in self.colours:
@@ -83,12 +94,11 @@ class Lexicon:
         return next((t for t in sorted(self.synonyms.get(k, ())) if t in self.colours), None)
 
     def categories_of(self, k: str) -> list[str]:
+        """Category slugs ``k`` names, in the order its synonym lists them."""
         if k in self.categories:
             return [self.categories[k]]
-        slugs = {
-            self.categories[key(t)] for t in self.synonyms.get(k, ()) if key(t) in self.categories
-        }
-        return sorted(slugs)
+        targets = (key(t) for t in self.synonyms.get(k, ()))
+        return list(dict.fromkeys(self.categories[t] for t in targets if t in self.categories))
 
     def closest(self, word: str) -> str | None:
         """The lexicon word nearest to a misspelt one ("navvy" -> "navy")."""
@@ -114,6 +124,11 @@ class ParsedQuery:
     groups: list[list[str]] = field(default_factory=list)
     colours: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
+    # Intent words read as such ("winter"), each one group: what it is for, not what it is.
+    intents: list[str] = field(default_factory=list)
+    # Intents a product named in the query outranks ("gym" of "gym bag"): keywords only, each
+    # one group that a close match need not match.
+    context: list[str] = field(default_factory=list)
     exclude_colours: list[str] = field(default_factory=list)
     negative_words: list[str] = field(default_factory=list)
     min_price: Decimal | None = None
@@ -178,26 +193,14 @@ def parse_query(
     text = query.lower()
     parsed = ParsedQuery(query=query)
     words = _WORD_RE.findall(_prices(text, parsed))[:MAX_WORDS]
+    units = _units(words, lexicon, parsed)
+    # Categories the query names as products ("bag", "trainers"): intents yield to them.
+    named = {c for u in units if not (u.negated or u.intent) for c in u.categories}
     free: list[str] = []
     vector_parts: list[str] = []
-    i, negate = 0, False
-    while i < len(words):
-        # Two-word units first ("ankle boot", "sky blue"), then one word.
-        for size in (2, 1):
-            unit = " ".join(words[i : i + size])
-            k = key(unit)
-            colour, cats = lexicon.colour_of(k), lexicon.categories_of(k)
-            if colour or cats or k in lexicon.synonyms or size == 1:
-                break
-        i += size
-        if unit in _NEGATORS:
-            negate = True
-            continue
-        if unit in STOP_WORDS:
-            parsed.ignored.append(unit)
-            continue
-        if negate:
-            negate = False
+    for u in units:
+        unit, k, colour, cats = u.text, u.key, u.colour, u.categories
+        if u.negated:
             if colour:
                 parsed.exclude_colours.append(colour)
             else:
@@ -206,6 +209,12 @@ def parse_query(
                 Understood("not", f"not {unit}", _neg_span(text, unit), colour or unit)
             )
             continue
+        if u.intent and named:
+            cats = [c for c in cats if c in named]
+            if not cats:  # "gym bag": a word for the keyword leg, the bag is what is wanted
+                parsed.groups.append([unit])
+                parsed.context.append(unit)
+                continue
         if colour:
             parsed.colours.append(colour)
             parsed.groups.append(sorted({unit, colour}))
@@ -214,12 +223,14 @@ def parse_query(
             parsed.understood.append(Understood("colour", f"colour: {label}", unit, colour))
         elif cats:
             parsed.categories.extend(c for c in cats if c not in parsed.categories)
+            if u.intent:
+                parsed.intents.append(unit)
             names = [lexicon.category_names.get(c, c) for c in cats]
             parsed.groups.append(sorted({unit, *names}))
             vector_parts.append(names[0].lower())
-            parsed.understood.append(
-                Understood("category", f"category: {' / '.join(names)}", unit, ",".join(cats))
-            )
+            # An intent's chip says which word was read so ("winter: Coat / Pullover").
+            label = f"{unit if u.intent else 'category'}: {' / '.join(names)}"
+            parsed.understood.append(Understood("category", label, unit, ",".join(cats)))
         else:
             targets = sorted(lexicon.synonyms.get(k, ()))
             parsed.groups.append([unit, *targets])
@@ -237,6 +248,42 @@ def parse_query(
             )
             return better
     return parsed
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A word or two-word phrase of the query, as the lexicon reads it."""
+
+    text: str
+    key: str
+    colour: str | None
+    categories: list[str]
+    intent: bool
+    negated: bool
+
+
+def _units(words: list[str], lexicon: Lexicon, parsed: ParsedQuery) -> list[_Unit]:
+    """The query's units, two-word ones first ("ankle boot", "sky blue", "black tie"); filler
+    goes to ``parsed.ignored``, a negator marks the unit after it."""
+    units: list[_Unit] = []
+    i, negate = 0, False
+    while i < len(words):
+        for size in (2, 1):
+            unit = " ".join(words[i : i + size])
+            k = key(unit)
+            colour, cats = lexicon.colour_of(k), lexicon.categories_of(k)
+            if colour or cats or k in lexicon.synonyms or size == 1:
+                break
+        i += size
+        if unit in _NEGATORS:
+            negate = True
+        elif unit in STOP_WORDS:
+            parsed.ignored.append(unit)
+        else:
+            intent = bool(cats) and not colour and k in lexicon.intents
+            units.append(_Unit(unit, k, colour, cats, intent, negate))
+            negate = False
+    return units
 
 
 def _neg_span(text: str, unit: str) -> str:

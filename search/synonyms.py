@@ -16,18 +16,19 @@ class SynonymLike(Protocol):
     def target_list(self) -> list[str]: ...
 
 
-def _edges(rows: Iterable[SynonymLike], *, two_way: bool = True) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = defaultdict(set)
+def _edges(rows: Iterable[SynonymLike], *, two_way: bool = True) -> dict[str, dict[str, None]]:
+    # Ordered sets (dicts): a term's targets keep the order they were written in.
+    graph: dict[str, dict[str, None]] = defaultdict(dict)
     for row in rows:
         term = row.term.strip().lower()
         for target in row.target_list:
-            graph[term].add(target)
+            graph[term][target] = None
             if row.two_way and two_way:
-                graph[target].add(term)
+                graph[target][term] = None
     return graph
 
 
-def _path(graph: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
+def _path(graph: dict[str, dict[str, None]], start: str, goal: str) -> list[str] | None:
     """A path start -> ... -> goal (breadth first), or None."""
     previous: dict[str, str | None] = {start: None}
     queue = [start]
@@ -63,15 +64,18 @@ def synonym_loop(row: SynonymLike, others: Iterable[SynonymLike]) -> list[str] |
     return None
 
 
-def synonym_expansions(rows: Iterable[SynonymLike], *, depth: int = 3) -> dict[str, set[str]]:
+def synonym_expansions(rows: Iterable[SynonymLike], *, depth: int = 3) -> dict[str, list[str]]:
     """term -> every word it finds (transitively, ``depth`` steps at most; loops saved in
-    spite of the admin check cannot hang a query)."""
+    spite of the admin check cannot hang a query), its own targets first and in the order
+    they were written ("winter -> coat, pullover": coat first)."""
     graph = _edges(rows)
-    expanded: dict[str, set[str]] = {}
+    expanded: dict[str, list[str]] = {}
     for term in graph:
-        seen, frontier = set(), {term}
+        seen: dict[str, None] = {}
+        frontier = [term]
         for _ in range(depth):
-            frontier = {n for f in frontier for n in graph.get(f, ())} - seen - {term}
-            seen |= frontier
-        expanded[term] = seen
+            found = (n for f in frontier for n in graph.get(f, ()) if n not in seen and n != term)
+            frontier = list(dict.fromkeys(found))
+            seen.update(dict.fromkeys(frontier))
+        expanded[term] = list(seen)
     return expanded

@@ -84,7 +84,8 @@ def clip_tiny(settings, tiny_model_dir):
 
 @pytest.fixture(autouse=True)
 def _seeded_synonyms(request, _django_db_marker):
-    """The synonyms a fresh installation has (data migration 0003), in every database test.
+    """The synonyms a fresh installation has (data migrations 0003 and 0005), in every
+    database test.
 
     Transactional tests (live server, workers) flush every table when they end, data-migration
     rows included, so a later test would otherwise see a shop with no synonyms at all.
@@ -100,7 +101,8 @@ def _seeded_synonyms(request, _django_db_marker):
         from search.models import Synonym
 
         if not Synonym.objects.exists():
-            importlib.import_module("search.migrations.0003_synonyms").seed(apps, None)
+            for migration in ("0003_synonyms", "0005_synonym_intents"):
+                importlib.import_module(f"search.migrations.{migration}").seed(apps, None)
     yield
 
 

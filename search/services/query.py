@@ -483,7 +483,12 @@ def text_search(
     hits = _hydrate_fused([by_id[pid] for pid in page.ids], best, request.offset)
     judged = judge(model, "text", vector_hits[0].similarity if vector_hits else None, encoder)
     matched = keyword_hits[0].groups_matched if keyword_hits else 0
-    if matched >= min(len(parsed.groups), keyword.MAX_GROUPS):
+    required = len(parsed.groups) - len(parsed.context)  # "gym" of "gym bag" is optional
+    if required > len(parsed.intents) >= matched:
+        # Perhaps only what it is for matched ("laptop" of "laptop charger", "yoga" of "yoga
+        # mat"): the catalog may know the purpose, not the thing, so it is no evidence.
+        matched = 0
+    if matched >= min(required, keyword.MAX_GROUPS):
         # Every word of the query is in some product's own text: a close match whatever the
         # model thinks, and at least even odds.
         judged = Relevance(True, max(judged.confidence, 0.5))

@@ -17,7 +17,7 @@ from search.synonyms import synonym_expansions
 from search.vectorstore import keyword
 from shop.models import Category, Product
 
-_LEXICON_KEY = "search:lexicon:v1"
+_LEXICON_KEY = "search:lexicon:v2"  # v2: intents (a cached v1 lacks them)
 # "cheap": the cheapest third of the (recognised categories of the) catalog.
 CHEAP_FRACTION = 0.33
 # Trigram similarity a catalog word needs to replace a misspelt one ("snekers" -> "sneaker").
@@ -33,12 +33,14 @@ def lexicon_build() -> Lexicon:
         for form in (name, slug, slug.replace("-", " ")):
             categories[key(form)] = slug
     colours = Product.objects.exclude(colour="").values_list("colour", flat=True).distinct()
-    expansions = synonym_expansions(Synonym.objects.all())
+    rows = list(Synonym.objects.all())
+    expansions = synonym_expansions(rows)
     return Lexicon(
         colours=frozenset(c.lower() for c in colours),
         categories=categories,
         category_names=names,
-        synonyms={key(term): frozenset(targets) for term, targets in expansions.items()},
+        synonyms={key(term): tuple(targets) for term, targets in expansions.items()},
+        intents=frozenset(key(r.term) for r in rows if r.intent),
     )
 
 

@@ -11,8 +11,8 @@ from search.synonyms import synonym_expansions, synonym_loop
 
 
 class Row:
-    def __init__(self, term: str, targets: str, two_way: bool = False) -> None:
-        self.term, self.two_way = term, two_way
+    def __init__(self, term: str, targets: str, two_way: bool = False, intent: bool = False):
+        self.term, self.two_way, self.intent = term, two_way, intent
         self.target_list = [t.strip() for t in targets.split(",")]
 
 
@@ -24,6 +24,19 @@ SYNONYMS = [
     Row("crimson", "red"),
     Row("top", "t-shirt, shirt, pullover"),
     Row("gray", "grey", two_way=True),
+    Row("boot", "ankle boot"),
+    Row("hot pink", "pink"),
+    # intents: what it is for, the likeliest category first
+    Row("winter", "coat, pullover, ankle boot", intent=True),
+    Row("warm", "coat, pullover", intent=True),
+    Row("beach", "sandal, t-shirt, dress", intent=True),
+    Row("hot", "t-shirt, sandal, dress", intent=True),
+    Row("laptop", "bag", intent=True),
+    Row("carry", "bag", intent=True),
+    Row("running", "sneaker", intent=True),
+    Row("gym", "sneaker, t-shirt, trousers", intent=True),
+    Row("work", "shirt, trousers, dress", intent=True),
+    Row("black tie", "dress, shirt", intent=True),
 ]
 CATEGORIES = {
     "sneaker": "Sneaker",
@@ -33,6 +46,9 @@ CATEGORIES = {
     "pullover": "Pullover",
     "ankle-boot": "Ankle boot",
     "dress": "Dress",
+    "coat": "Coat",
+    "sandal": "Sandal",
+    "bag": "Bag",
 }
 
 
@@ -43,10 +59,11 @@ def lexicon() -> Lexicon:
         for form in (name, slug, slug.replace("-", " ")):
             categories[key(form)] = slug
     return Lexicon(
-        colours=frozenset({"red", "blue", "grey", "white", "black"}),
+        colours=frozenset({"red", "blue", "grey", "white", "black", "pink"}),
         categories=categories,
         category_names=CATEGORIES,
-        synonyms={key(t): frozenset(v) for t, v in synonym_expansions(SYNONYMS).items()},
+        synonyms={key(t): tuple(v) for t, v in synonym_expansions(SYNONYMS).items()},
+        intents=frozenset(key(r.term) for r in SYNONYMS if r.intent),
     )
 
 
@@ -75,8 +92,88 @@ def test_shades_synonyms_and_filler(lexicon, query, colour, category):
 
 def test_a_word_meaning_several_categories_boosts_them_all(lexicon):
     p = parse_query("white tops", lexicon)
-    assert p.categories == ["pullover", "shirt", "tshirt"]
-    assert p.understood[1].label == "category: Pullover / Shirt / T-shirt"
+    # In the synonym's order: the first is what the vector leg looks for.
+    assert p.categories == ["tshirt", "shirt", "pullover"]
+    assert p.understood[1].label == "category: T-shirt / Shirt / Pullover"
+    assert p.vector_text == "white t-shirt"
+    assert p.groups[1] == ["Pullover", "Shirt", "T-shirt", "tops"]
+
+
+def test_an_intent_boosts_what_it_is_for(lexicon):
+    p = parse_query("something warm for winter", lexicon)
+    assert p.categories == ["coat", "pullover", "ankle-boot"]
+    # Coats and pullovers answer both words, so the keyword leg ranks them above boots.
+    assert p.groups == [["Coat", "Pullover", "warm"], ["Ankle boot", "Coat", "Pullover", "winter"]]
+    assert p.vector_text == "coat coat" and p.ignored == ["something", "for"]
+    assert [(u.kind, u.label, u.span) for u in p.understood] == [
+        ("category", "warm: Coat / Pullover", "warm"),
+        ("category", "winter: Coat / Pullover / Ankle boot", "winter"),
+    ]
+    assert not p.colours and p.min_price is p.max_price is None
+    assert p.intents == ["warm", "winter"] and p.context == []
+
+
+@pytest.mark.parametrize(
+    ("query", "categories"),
+    [
+        ("something to carry my laptop", ["bag"]),
+        ("need a bag for my laptop", ["bag"]),
+        ("shoes for running", ["sneaker"]),
+        ("something for the beach", ["sandal", "tshirt", "dress"]),
+        ("outfit for a hot day", ["tshirt", "sandal", "dress"]),
+        ("what to wear to work", ["shirt", "trousers", "dress"]),
+        ("Black tie", ["dress", "shirt"]),
+        ("keep me warm", ["coat", "pullover"]),
+    ],
+)
+def test_intent_phrases(lexicon, query, categories):
+    p = parse_query(query, lexicon)
+    assert p.categories == categories and not p.colours, p
+    assert all(u.kind == "category" for u in p.understood)
+
+
+@pytest.mark.parametrize(
+    ("query", "categories", "plain"),
+    [
+        # The product named wins over an intent that shares nothing with it ...
+        ("gym bag", ["bag"], ["gym"]),
+        ("a coat for work", ["coat"], ["work"]),
+        ("white trainers for the beach", ["sneaker"], ["beach"]),
+        # ... and narrows one that does.
+        ("winter boots", ["ankle-boot"], []),
+        ("tops for the gym", ["tshirt", "shirt", "pullover"], []),
+    ],
+)
+def test_a_product_named_wins_over_an_intent(lexicon, query, categories, plain):
+    p = parse_query(query, lexicon)
+    assert p.categories == categories, p
+    # An intent that does not apply stays a keyword (a "Gym bag" title ranks first), with no
+    # chip, and the vector leg looks for the product alone.
+    assert [g for g in p.groups if len(g) == 1 and g[0] in plain] == [[w] for w in plain]
+    assert p.context == plain and not set(p.intents) & set(plain)
+    assert not {u.span for u in p.understood} & set(plain)
+    assert not any(w in p.vector_text for w in plain)
+
+
+def test_an_intent_narrowed_by_the_product_keeps_its_word(lexicon):
+    p = parse_query("winter boots", lexicon)
+    assert p.groups == [["Ankle boot", "winter"], ["Ankle boot", "boots"]]
+    assert [u.label for u in p.understood] == ["winter: Ankle boot", "category: Ankle boot"]
+    assert p.vector_text == "ankle boot ankle boot"
+    p = parse_query("tops for the gym", lexicon)
+    assert p.groups[1] == ["T-shirt", "gym"]
+
+
+def test_intent_words_inside_a_shade_or_a_colour_phrase(lexicon):
+    p = parse_query("hot pink dress", lexicon)  # a shade, not hot weather
+    assert (p.colours, p.categories) == (["pink"], ["dress"])
+    p = parse_query("black tie", lexicon)  # an occasion, not the colour black
+    assert p.colours == [] and p.categories == ["dress", "shirt"]
+
+
+def test_a_negated_intent_is_a_negative_word(lexicon):
+    p = parse_query("dresses not for the beach", lexicon)
+    assert p.categories == ["dress"] and p.negative_words == ["beach"]
 
 
 @pytest.mark.parametrize(
@@ -158,4 +255,18 @@ def test_synonym_loops_are_found():
 
 
 def test_expansion_survives_a_saved_loop():
-    assert synonym_expansions([Row("a", "b"), Row("b", "a")]) == {"a": {"b"}, "b": {"a"}}
+    assert synonym_expansions([Row("a", "b"), Row("b", "a")]) == {"a": ["b"], "b": ["a"]}
+
+
+def test_expansion_keeps_the_order_targets_were_written_in():
+    rows = [Row("winter", "coat, pullover, ankle boot"), Row("jumper", "pullover", two_way=True)]
+    assert synonym_expansions(rows)["winter"] == ["coat", "pullover", "ankle boot", "jumper"]
+
+
+def test_an_intent_is_one_way():
+    from django.core.exceptions import ValidationError
+
+    from search.models import Synonym
+
+    with pytest.raises(ValidationError, match="one-way"):
+        Synonym(term="winter", targets="coat", two_way=True, intent=True).clean()
