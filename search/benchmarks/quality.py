@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from clip_train.fashion import CATEGORIES, PALETTE
-from search.benchmarks.suites import suites_evaluate
+from search.benchmarks.suites import PARTS, suites_evaluate
 from search.embeddings import ModelSpec
 from search.embeddings.registry import get_encoder
 from search.selectors import image_ids_pending, product_ids_text_pending
@@ -240,10 +240,16 @@ def index_with(spec: ModelSpec) -> None:
 
 
 def compare(
-    specs: Sequence[tuple[str, ModelSpec]], *, k: int, photo_queries: int, suites: bool = True
+    specs: Sequence[tuple[str, ModelSpec]],
+    *,
+    k: int,
+    photo_queries: int,
+    suites: bool = True,
+    suite_names: Collection[str] = (),
+    suite_parts: Sequence[str] = PARTS,
 ) -> dict:
     """Index with each labelled model in turn and evaluate it on the current catalog (and
-    the query suites, ``search/benchmarks/queries``)."""
+    the query suites, ``search/benchmarks/queries``: those named, all when none are)."""
     report = {"catalog_products": Product.objects.count(), "k": k, "models": {}}
     for label, spec in specs:
         started = time.perf_counter()
@@ -251,7 +257,9 @@ def compare(
         with tqdm(total=None, desc=f"queries ({label})", unit="q") as bar:
             metrics = evaluate(k=k, photo_queries=photo_queries, progress=bar.update)
             if suites:
-                metrics.update(suites_evaluate(k=k, tick=bar.update))
+                metrics.update(
+                    suites_evaluate(k=k, tick=bar.update, only=suite_names, parts=suite_parts)
+                )
         report["models"][label] = {
             "model": spec.name,
             "weights": spec.pretrained,

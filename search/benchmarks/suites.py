@@ -12,7 +12,7 @@ negated colour; P@k is divided by min(k, relevant products in the catalog).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -80,10 +80,18 @@ def _top(text: str, k: int, *, understood: bool):
     return products_search(request)
 
 
-def suites_evaluate(*, k: int = 10, tick: Callable[[int], None] | None = None) -> dict[str, float]:
+def suites_evaluate(
+    *,
+    k: int = 10,
+    tick: Callable[[int], None] | None = None,
+    only: Collection[str] = (),
+    parts: Sequence[str] = PARTS,
+) -> dict[str, float]:
     """``{"<suite> <part> P@k": ..., "<suite> <part> P@k vector only": ...}`` and, for the price
     suite, the share of results within the bound and of queries whose phrase was understood;
-    the share of queries flagged "no close match", out-of-domain (``no_match``) and in-domain."""
+    the share of queries flagged "no close match", out-of-domain (``no_match``) and in-domain.
+    ``only`` names the suites to run (all when empty), ``parts`` their parts (tune on
+    ``("tuning",)`` alone, report the held-out part once)."""
     rows = {
         p.id: Row(p.colour.lower(), p.category.name, p.category.slug, p.price)
         for p in Product.objects.select_related("category")
@@ -95,7 +103,9 @@ def suites_evaluate(*, k: int = 10, tick: Callable[[int], None] | None = None) -
         sums.setdefault(name, []).append(value)
 
     for name, suite in suites_load().items():
-        for part in PARTS:
+        if only and name not in only:
+            continue
+        for part in parts:
             for query in suite[part]:
                 fused = _top(query["q"], k, understood=True)
                 flagged = float(fused.relevance is not None and not fused.relevance.close_match)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from search.benchmarks import harness, look, quality
+from search.benchmarks import harness, look, quality, suites
 from search.embeddings import ModelSpec
 from search.embeddings.baseline import untrained_like
 
@@ -38,6 +38,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-baseline", action="store_true")
         parser.add_argument(
             "--no-suites", action="store_true", help="skip the query suites (queries/*.json)"
+        )
+        parser.add_argument(
+            "--suites",
+            default="",
+            help="comma-separated suites to run, e.g. 'intent,category,nomatch' (default: all)",
+        )
+        parser.add_argument(
+            "--suite-parts",
+            choices=["both", *suites.PARTS],
+            default="both",
+            help="tune on 'tuning' alone; the held-out part is for the final table",
         )
         parser.add_argument("--json", dest="json_path", default=None)
         parser.add_argument(
@@ -65,6 +76,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **o):
+        names = {n.strip() for n in o["suites"].split(",") if n.strip()}
+        unknown = names - set(suites.suites_load())
+        if unknown:
+            known = ", ".join(sorted(suites.suites_load()))
+            raise CommandError(f"no such suite: {', '.join(sorted(unknown))} (known: {known})")
         if not harness.ensure_throwaway("evaluate_search"):
             return
         call_command("migrate", verbosity=0)  # a throwaway database starts empty
@@ -77,7 +93,12 @@ class Command(BaseCommand):
             if not o["no_baseline"]:
                 specs.append(("untrained", untrained_like(trained, Path(tmp), seed=o["seed"])))
             report = quality.compare(
-                specs, k=o["k"], photo_queries=o["photo_queries"], suites=not o["no_suites"]
+                specs,
+                k=o["k"],
+                photo_queries=o["photo_queries"],
+                suites=not o["no_suites"],
+                suite_names=names,
+                suite_parts=(suites.PARTS if o["suite_parts"] == "both" else (o["suite_parts"],)),
             )
         self.stdout.write(quality.report_table(report))
         if o["json_path"]:
