@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -32,7 +32,11 @@ class Encoder(Protocol):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
     # The indexing pipeline splits ``embed_images`` in two, so that decoding and preprocessing
-    # (CPU, many threads) overlap with the model (GPU, one stream).
+    # (CPU, worker processes or threads) overlap with the model (GPU, one stream).
+    # ``pixel_transform``: ``preprocess_image`` as a picklable callable for decode worker
+    # processes, or None (an encoder without one is fed by threads).
+    pixel_transform: Callable[[Image.Image], object] | None
+
     def preprocess_image(self, image: Image.Image) -> object:
         """One image -> the model's input (thread-safe), for ``embed_pixels``."""
 

@@ -144,6 +144,8 @@ class ClipEncoder:
         batch_size: int = 32,
         cache_dir: str | None = None,
     ) -> None:
+        from search.embeddings.pixels import HostStaging, PixelTransform  # they import this
+
         torch, open_clip = import_torch()
         self.spec = spec
         self.device = pick_device(device)
@@ -173,7 +175,11 @@ class ClipEncoder:
         model.eval()
         self.model = model
         self.preprocess = preprocess
-        self._geometry, normalize = _split_preprocess(preprocess)
+        geometry, normalize = _split_preprocess(preprocess)
+        # The resize and crop alone, picklable: decode worker processes run it (None: a
+        # preprocess this code does not know how to split, run whole in this process).
+        self.pixel_transform = None if geometry is None else PixelTransform(geometry)
+        self._staging = HostStaging(pin=self.device == "cuda")
         if normalize is not None:
             shape = (1, 3, 1, 1)
             self._mean = torch.tensor(normalize.mean, device=self.device).view(shape)
@@ -212,16 +218,16 @@ class ClipEncoder:
         quarter of the bytes of float32 tensors. Vectors equal those of the reference
         preprocessing (``preprocess_images``; a test compares them).
         """
-        if self._geometry is None:  # a preprocess this code does not know how to split
+        if self.pixel_transform is None:
             return self.preprocess(to_rgb(image))
-        return np.asarray(self._geometry(to_rgb(image)), dtype=np.uint8)
+        return self.pixel_transform(image)
 
     def embed_pixels(self, pixels) -> np.ndarray:
         """A batch: a list of ``preprocess_image`` results, or a float tensor from
         ``preprocess_images`` (the reference path) -> unit vectors."""
         torch, _ = import_torch()
         if isinstance(pixels, list | tuple) and isinstance(pixels[0], np.ndarray):
-            pixels = self._from_uint8(np.stack(pixels))
+            pixels = self.device_batch(pixels)
         else:
             if isinstance(pixels, list | tuple):
                 pixels = torch.stack(pixels)
@@ -233,16 +239,18 @@ class ClipEncoder:
             features = self.model.encode_image(pixels)
         return _normalise(features)
 
-    def _from_uint8(self, batch: np.ndarray):
-        """(N, H, W, 3) uint8 on the host -> normalised (N, 3, H, W) on the device, in the
-        model's precision; the division and normalisation run on the device."""
+    def device_batch(self, images: Sequence[np.ndarray]):
+        """uint8 (H, W, 3) images on the host -> a normalised (N, 3, H, W) batch on the
+        device, in the model's precision; the division and normalisation run on the device.
+
+        Stacked into a reused host buffer (pinned on CUDA, so the copy is asynchronous).
+        """
         torch, _ = import_torch()
-        pixels = torch.from_numpy(batch)
-        if self.device == "cuda":
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-        else:
-            pixels = pixels.to(self.device)
-        with torch.inference_mode():
+        pinned = self._staging.pin
+        with self._staging.stacked(images) as host, torch.inference_mode():
+            # On a CPU ``to`` returns the buffer itself; ``float()`` below copies it, so
+            # nothing returned aliases a buffer that the next batch overwrites.
+            pixels = host.to(self.device, non_blocking=pinned)
             pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0)
             pixels = pixels.sub_(self._mean).div_(self._std)
             return pixels.half() if self.precision == "fp16" else pixels
