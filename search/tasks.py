@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from concurrent.futures.process import BrokenProcessPool
 
 from celery import current_app, shared_task
 from celery.signals import worker_process_init
@@ -17,10 +18,11 @@ from search.services.embedding_models import encoder_warm_up
 log = logging.getLogger("search.warmup")
 
 # Transient failures worth retrying with backoff (1 s, 2 s, ... capped at 300 s, jittered):
-# storage or network hiccups and a database that restarts or drops the connection. The
-# vectors are upserts, so a retried or redelivered batch never duplicates anything; the cap
-# stays well below BROKER_VISIBILITY_TIMEOUT so a waiting retry is not also redelivered.
-TRANSIENT_ERRORS = (ConnectionError, OSError, OperationalError, InterfaceError)
+# storage or network hiccups, a database that restarts or drops the connection, and a decode
+# process that died (killed, out of memory; the retry gets a fresh pool). The vectors are
+# upserts, so a retried or redelivered batch never duplicates anything; the cap stays well
+# below BROKER_VISIBILITY_TIMEOUT so a waiting retry is not also redelivered.
+TRANSIENT_ERRORS = (ConnectionError, OSError, OperationalError, InterfaceError, BrokenProcessPool)
 
 
 def _embedding_task(name: str):

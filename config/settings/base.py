@@ -343,6 +343,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 # Nesting levels a JSON body may have (the deepest request, hybrid search, needs 3).
 REQUEST_MAX_JSON_DEPTH = env.int("REQUEST_MAX_JSON_DEPTH", default=16)
 CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
+# Where the indexing pipeline decodes and preprocesses photos: "processes" (a spawned pool,
+# kept for the process's life; decoding holds the GIL, so threads stop scaling at about one
+# core) or "threads" (also used for CLIP_DECODE_WORKERS <= 1).
+CLIP_DECODE_POOL = env("CLIP_DECODE_POOL", default="processes")
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 # Uploads up to the search limit stay in memory, so a query photo never touches the disk.
 # Django compares the whole request body (photo, multipart framing, the other fields) with

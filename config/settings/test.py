@@ -7,6 +7,7 @@ the same for its own process before these settings load.
 """
 
 from .base import *
+from .base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -14,6 +15,9 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Every search mode falls back to "search" (search/api/throttling.py); the throttle tests lower it.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "10000/min"}
 SERVE_MEDIA = True
+# Each decode process imports torch (seconds on two busy cores), once per test or worker
+# process that indexes; tests/search/services/test_decoding.py covers the process pool.
+CLIP_DECODE_POOL = env("CLIP_DECODE_POOL", default="threads")
 
 # Static files straight from the apps (no collectstatic needed outside production).
 STATIC_ROOT = None

@@ -13,6 +13,7 @@ from search.embeddings import Encoder
 from search.embeddings.registry import configured_spec, get_encoder
 from search.models import EmbeddingModel
 from search.selectors import image_ids_pending
+from search.services import decoding
 from search.vectorstore import vector_store
 
 log = logging.getLogger(__name__)
@@ -84,23 +85,26 @@ def embedding_model_activate_if_covered(model: EmbeddingModel) -> bool:
 
 
 def encoder_warm_up() -> Encoder:
-    """Load the configured encoder and push one full dummy batch through it.
+    """Load the configured encoder, push one full dummy batch through it and start the
+    indexing pipeline's decode processes.
 
-    Called when a worker process starts: loading ViT-B-32 takes seconds and the first batch
-    pays for memory allocation (and CUDA kernel selection on a GPU); better before the first
-    task than inside it.
+    Called when a worker process starts: loading ViT-B-32 takes seconds, the first batch
+    pays for memory allocation (and CUDA kernel selection on a GPU) and each decode process
+    imports torch; better before the first task than inside it.
     """
     started = time.perf_counter()
     encoder = get_encoder()
     side = 224
     encoder.embed_images([Image.new("RGB", (side, side), "white")] * encoder.batch_size)
     encoder.embed_texts(["warm-up"])
+    decoders = decoding.decode_pool_warm(encoder)
     log.info(
-        "CLIP model %s warmed up on %s (%s) in %.1fs",
+        "CLIP model %s warmed up on %s (%s) in %.1fs, %s",
         encoder.key,
         encoder.device,
         encoder.precision,
         time.perf_counter() - started,
+        f"{decoders} decode processes" if decoders else "decoding in threads",
     )
     return encoder
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from celery import current_app
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from pgvector.psycopg.vector import VectorBinaryDumper
 
@@ -22,13 +20,13 @@ from search.embeddings import Encoder
 from search.embeddings.registry import configured_spec, get_encoder
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
 from search.selectors import image_ids_pending, product_ids_text_pending
+from search.services import decoding
 from search.services.embedding_models import (
     configured_embedding_model,
     embedding_model_activate_if_covered,
     embedding_model_for,
 )
 from search.vectorstore import keyword
-from shop.images import InvalidImage, open_image
 from shop.models import Product, ProductImage
 
 log = logging.getLogger(__name__)
@@ -175,15 +173,6 @@ def products_reindex(*, product_ids: Iterable[int]) -> Reindexing:
     return done
 
 
-def _load(image: ProductImage):
-    try:
-        with default_storage.open(image.image.name, "rb") as f:
-            return open_image(f.read())
-    except (InvalidImage, OSError) as exc:
-        log.error("image %s (%s) cannot be embedded: %s", image.pk, image.image.name, exc)
-        return None
-
-
 def images_embed(*, image_ids: Sequence[int], encoder: Encoder | None = None) -> int:
     """Embed the given images with ``encoder`` (default: configured model); returns count written.
 
@@ -202,20 +191,18 @@ def images_embed(*, image_ids: Sequence[int], encoder: Encoder | None = None) ->
         return 0
     size = encoder.batch_size
     chunks = [images[i : i + size] for i in range(0, len(images), size)]
+    names = [[img.image.name for img in chunk] for chunk in chunks]
     writes: list[Future] = []
-    with ThreadPoolExecutor(max_workers=settings.CLIP_DECODE_WORKERS) as pool, _Writer() as writer:
-        # One job per image (read, decode, preprocess: PIL and torch release the GIL), so even
-        # a single batch is decoded by all threads. The next batch is decoded while the model
-        # runs on this one; no more than two batches are held, whatever the number of ids.
-        def submit(chunk: list[ProductImage]) -> list[Future]:
-            return [pool.submit(image_prepare, encoder, img) for img in chunk]
-
-        in_flight = deque(submit(chunk) for chunk in chunks[:2])
-        for i, chunk in enumerate(chunks):
-            pixels = [f.result() for f in in_flight.popleft()]
-            if i + 2 < len(chunks):
-                in_flight.append(submit(chunks[i + 2]))
-            ok = [(img, px) for img, px in zip(chunk, pixels, strict=True) if px is not None]
+    with _Writer() as writer:
+        # The next batch decodes while the model runs on this one and the writer stores the
+        # one before: no more than two batches of pixels are held, whatever the number of ids.
+        for chunk, decoded in zip(chunks, decoding.decoded_batches(encoder, names), strict=True):
+            ok = []
+            for img, (pixels, error) in zip(chunk, decoded, strict=True):
+                if error is None:
+                    ok.append((img, pixels))
+                else:
+                    log.error("image %s (%s) cannot be embedded: %s", img.pk, img.image.name, error)
             if ok:
                 vectors = encoder.embed_pixels([px for _, px in ok])
                 writes.append(writer.write(model, [img for img, _ in ok], vectors))
@@ -253,13 +240,6 @@ class _Writer:
         if self._thread is not None:
             self._thread.submit(connection.close)  # runs in the writer thread: its connection
             self._thread.shutdown(wait=True)
-
-
-def image_prepare(encoder: Encoder, image: ProductImage):
-    """Read, decode and preprocess one catalog image for ``encoder.embed_pixels`` (None if it
-    cannot be read); thread-safe, the unit of work of the decode pool."""
-    pil = _load(image)
-    return None if pil is None else encoder.preprocess_image(pil)
 
 
 def _write_image_vectors(model: EmbeddingModel, images: list[ProductImage], vectors) -> int:

@@ -36,7 +36,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--feed-only",
             action="store_true",
-            help="time decode + preprocess to model-ready pixels only (no model, no writes)",
+            help="time decode + preprocess to device-ready batches only (no model, no writes): "
+            "one image at a time, then a thread pool and a process pool",
+        )
+        parser.add_argument(
+            "--decode-workers", type=int, default=None, help="default CLIP_DECODE_WORKERS"
+        )
+        parser.add_argument(
+            "--decode-pool",
+            choices=["threads", "processes", "both"],
+            default="both",
+            help="the batched pipeline's decode pool(s), side by side (feed-only times both)",
+        )
+        parser.add_argument(
+            "--rounds", type=int, default=3, help="feed-only: alternating rounds, median kept"
         )
         parser.add_argument("--json", type=Path, default=None)
 

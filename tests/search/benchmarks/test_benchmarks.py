@@ -23,13 +23,17 @@ def test_bench_indexing_compares_batched_and_naive(tmp_path):
         model="shop-clip-tiny",
         pretrained="",
         batch_size=8,
+        decode_workers=2,
         json=report,
         stdout=out,
     )
     result = json.loads(report.read_text())
-    assert result["batched"]["images"] == result["naive"]["images"] == 16
-    assert result["speedup"] > 0 and result["precision"] == "fp32"
-    assert "| batched pipeline" in out.getvalue() and "Speed-up:" in out.getvalue()
+    assert result["naive"]["images"] == 16
+    for pool in ("threads", "processes"):  # side by side in one run
+        assert result["batched"][pool]["images"] == 16
+        assert result["speedup"][pool] > 0
+        assert f"| batched pipeline      | {pool}" in out.getvalue()
+    assert result["precision"] == "fp32"
     assert ImageEmbedding.objects.count() == 16
     names = list(ProductImage.objects.values_list("image", flat=True))
     assert names and not any(default_storage.exists(n) for n in names)  # photos cleaned up
@@ -44,15 +48,24 @@ def test_bench_indexing_feed_only_times_preprocessing_without_the_model(tmp_path
         model="shop-clip-tiny",
         pretrained="",
         feed_only=True,
+        decode_workers=2,
+        rounds=1,
         json=report,
         stdout=out,
     )
     result = json.loads(report.read_text())
-    assert result["images"] == 12
-    for path in ("float32 reference", "uint8 pipeline"):
-        assert result[path]["single_thread_images_per_s"] > 0
-        assert result[path]["pool_images_per_s"] > 0
-        assert f"| {path}" in out.getvalue()
+    assert result["images"] == 12 and result["rounds"] == 1
+    rows = [
+        "one at a time, float32 reference",
+        "one at a time, uint8 pipeline",
+        "thread pool, uint8 pipeline",
+        "process pool, uint8 pipeline",
+    ]
+    for row in rows:
+        assert result[row]["images_per_s"] > 0
+        assert f"| {row}" in out.getvalue()
+    assert result["process pool, uint8 pipeline"]["workers"] == 2
+    assert result["process_pool_start_s"] > 0 and result["target_images_per_s"] > 0
     assert ImageEmbedding.objects.count() == 0  # nothing embedded or written
 
 
