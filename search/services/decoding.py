@@ -68,6 +68,15 @@ def decode_stored(name: str, prepare: Callable) -> Decoded:
         return None, str(exc)
 
 
+def decode_all(sources: Sequence[str | bytes], prepare: Callable) -> list[Decoded]:
+    """A job of several photos: one round trip to a worker process for all of them."""
+    return [decode(source, prepare) for source in sources]
+
+
+def decode_stored_all(names: Sequence[str], prepare: Callable) -> list[Decoded]:
+    return [decode_stored(name, prepare) for name in names]
+
+
 def _source(name: str) -> str | bytes:
     """What a worker process is given for a stored file: its path when the storage has local
     files (the worker reads it), else its bytes, read here (one at a time: a remote storage
@@ -99,8 +108,8 @@ def pool_kind(encoder) -> str:
 
 
 @contextmanager
-def decoder(encoder) -> Iterator[Callable[[str], Future]]:
-    """``decode(storage name)`` -> a future of ``(pixels, error)``, for one indexing call.
+def decoder(encoder) -> Iterator[Callable[[Sequence[str]], Future]]:
+    """``decode(storage names)`` -> a future of their ``(pixels, error)``, for one indexing call.
 
     Processes: the process-wide pool (started on first use, reused by every call). Threads:
     ``CLIP_DECODE_WORKERS`` threads (at least one) for this call. Jobs still queued when the
@@ -110,22 +119,28 @@ def decoder(encoder) -> Iterator[Callable[[str], Future]]:
     if pool_kind(encoder) == "processes":
         pool, own, prepare = process_pool(), False, encoder.pixel_transform
 
-        def job(name: str) -> Future:
-            try:
-                return pool.submit(decode, _source(name), prepare)
-            except OSError as exc:  # a remote file that could not be read here
-                done: Future = Future()
-                done.set_result((None, str(exc)))
-                return done
+        def job(names: Sequence[str]) -> Future:
+            sources, unread = [], {}
+            for i, name in enumerate(names):
+                try:
+                    sources.append(_source(name))
+                except OSError as exc:  # a remote file that could not be read here
+                    unread[i] = (None, str(exc))
+            if not unread:
+                return pool.submit(decode_all, sources, prepare)
+            done: Future = Future()  # rare: decode the rest here rather than complicate
+            decoded = iter(decode_all(sources, prepare))
+            done.set_result([unread.get(i) or next(decoded) for i in range(len(names))])
+            return done
     else:
         pool = ThreadPoolExecutor(max(1, settings.CLIP_DECODE_WORKERS), "decode")
         own, prepare = True, encoder.preprocess_image
 
-        def job(name: str) -> Future:
-            return pool.submit(decode_stored, name, prepare)
+        def job(names: Sequence[str]) -> Future:
+            return pool.submit(decode_stored_all, names, prepare)
 
-    def submit(name: str) -> Future:
-        future = job(name)
+    def submit(names: Sequence[str]) -> Future:
+        future = job(names)
         pending.add(future)
         future.add_done_callback(pending.discard)
         return future
@@ -146,15 +161,22 @@ def decoder(encoder) -> Iterator[Callable[[str], Future]]:
 def decoded_batches(encoder, batches: Sequence[Sequence[str]]) -> Iterator[list[Decoded]]:
     """Each batch of stored files (names), decoded for ``encoder``, in order.
 
-    One job per image, so even a single batch is spread over all workers; the next batch is
+    A batch is split into two jobs per worker, so even a single batch is spread over all of
+    them while each round trip to a process carries several photos; the next batch is
     decoding while the caller works on this one (two batches in flight at most).
     """
+    parts = 2 * max(1, settings.CLIP_DECODE_WORKERS)
     with decoder(encoder) as decode:
-        in_flight = deque([decode(name) for name in batch] for batch in batches[:2])
+
+        def submit(batch: Sequence[str]) -> list[Future]:
+            size = max(1, -(-len(batch) // parts))
+            return [decode(batch[i : i + size]) for i in range(0, len(batch), size)]
+
+        in_flight = deque(submit(batch) for batch in batches[:2])
         for i in range(len(batches)):
-            done = [future.result() for future in in_flight.popleft()]
+            done = [item for future in in_flight.popleft() for item in future.result()]
             if i + 2 < len(batches):
-                in_flight.append([decode(name) for name in batches[i + 2]])
+                in_flight.append(submit(batches[i + 2]))
             yield done
 
 

@@ -68,6 +68,28 @@ def test_processes_write_the_vectors_threads_write_and_skip_a_bad_file(
         assert np.allclose(by_processes[image_id], vector, atol=1e-6)
 
 
+def test_a_storage_without_paths_sends_bytes_and_an_unreadable_file_is_skipped(
+    make_product, processes, monkeypatch
+):
+    from django.core.files.storage import default_storage
+
+    images = list(make_product(colours=COLOURS).images.order_by("id"))
+    lost = images[2].image.name
+
+    class Remote:  # a bucket: files to open, no local paths
+        def path(self, name):
+            raise NotImplementedError("remote storage")
+
+        def open(self, name, mode="rb"):
+            if name == lost:
+                raise ConnectionResetError("the bucket hung up")
+            return default_storage.open(name, mode)
+
+    monkeypatch.setattr(decoding, "default_storage", Remote())
+    assert indexing.images_embed(image_ids=[img.pk for img in images]) == 4
+    assert sorted(_vectors()) == sorted(img.pk for img in images if img.image.name != lost)
+
+
 def test_one_pool_serves_every_batch_and_every_call(make_product, processes, monkeypatch):
     decoding.decode_pool_shutdown()
     started = []
