@@ -152,7 +152,7 @@ def _encoder(opts: dict) -> ClipEncoder:
 
 
 def _measure(opts: dict, write: Callable[[str], None]) -> dict:
-    """The naive loop, then the batched pipeline once per decode pool, on the same images."""
+    """The naive loop, then the batched pipeline with each decode pool, on the same images."""
     ids = _image_ids(opts["images"])
     encoder = _encoder(opts)
     model = embedding_model_for(encoder)
@@ -175,25 +175,33 @@ def _measure(opts: dict, write: Callable[[str], None]) -> dict:
         _clear(model, ids)
 
     naive_ids = ids[: opts["naive_images"] or len(ids)]
-    started = time.perf_counter()
-    _naive(encoder, model, naive_ids)
-    naive_s = time.perf_counter() - started
+    seconds: dict[str, list[float]] = {kind: [] for kind in ["naive", *pools]}
+    rounds = opts.get("rounds") or 1
+    for _ in range(rounds):  # alternating, so a noisy machine slows every row alike
+        _clear(model, ids)
+        started = time.perf_counter()
+        _naive(encoder, model, naive_ids)
+        seconds["naive"].append(time.perf_counter() - started)
+        for kind in pools:
+            _clear(model, ids)
+            with _decode_settings(kind, workers):
+                started = time.perf_counter()
+                written = indexing.images_embed(image_ids=ids, encoder=encoder)
+                seconds[kind].append(time.perf_counter() - started)
+            if written != len(ids):
+                raise CommandError(f"batched pipeline wrote {written} of {len(ids)} vectors")
+    naive_s = float(np.median(seconds["naive"]))
     naive_rate = len(naive_ids) / naive_s
-    _clear(model, ids)
     rows = [["naive (one at a time)", "-", len(naive_ids), round(naive_s, 2), naive_rate, 1.0]]
     batched, speedup = {}, {}
     for kind in pools:
-        _clear(model, ids)
-        with _decode_settings(kind, workers):
-            started = time.perf_counter()
-            written = indexing.images_embed(image_ids=ids, encoder=encoder)
-            seconds = time.perf_counter() - started
-        if written != len(ids):
-            raise CommandError(f"batched pipeline wrote {written} of {len(ids)} vectors")
-        rate = len(ids) / seconds
-        batched[kind] = {"images": len(ids), "seconds": seconds, "images_per_s": rate}
+        median = float(np.median(seconds[kind]))
+        rate = len(ids) / median
+        batched[kind] = {"images": len(ids), "seconds": median, "images_per_s": rate}
         speedup[kind] = rate / naive_rate
-        rows.append(["batched pipeline", kind, len(ids), round(seconds, 2), rate, speedup[kind]])
+        rows.append(["batched pipeline", kind, len(ids), round(median, 2), rate, speedup[kind]])
+    if rounds > 1:
+        write(f"Median of {rounds} alternating rounds.")
     write(harness.table(["pipeline", "decode", "images", "seconds", "images/s", "speed-up"], rows))
     return {
         "model": encoder.key,
@@ -206,6 +214,7 @@ def _measure(opts: dict, write: Callable[[str], None]) -> dict:
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "image_side_px": opts["size"],
+        "rounds": rounds,
         "naive": {"images": len(naive_ids), "seconds": naive_s, "images_per_s": naive_rate},
         "batched": batched,
         "speedup": speedup,

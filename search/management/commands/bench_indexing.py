@@ -49,7 +49,10 @@ class Command(BaseCommand):
             help="the batched pipeline's decode pool(s), side by side (feed-only times both)",
         )
         parser.add_argument(
-            "--rounds", type=int, default=3, help="feed-only: alternating rounds, median kept"
+            "--rounds",
+            type=int,
+            default=None,
+            help="alternating rounds of every row, median kept (default 3 feed-only, else 1)",
         )
         parser.add_argument("--json", type=Path, default=None)
 
