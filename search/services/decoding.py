@@ -18,6 +18,7 @@ need the app registry (settings load lazily from ``DJANGO_SETTINGS_MODULE`` if r
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import multiprocessing
 import os
@@ -189,7 +190,7 @@ def process_pool() -> ProcessPoolExecutor:
     """The process-wide pool of ``CLIP_DECODE_WORKERS`` decode processes.
 
     Its workers start as jobs arrive (``decode_pool_warm`` starts them all). A forked child
-    (a prefork Celery worker) gets a pool of its own: the parent's is not usable there.
+    gets a pool of its own: the parent's is not usable there.
     """
     global _pool, _pool_key
     key = (os.getpid(), settings.CLIP_DECODE_WORKERS)
@@ -241,9 +242,13 @@ def _discard(pool: Executor) -> None:
 
 
 def _warm(prepare: Callable) -> int:
-    """What a worker's first photo would pay: the settings, the transform's unpickling."""
-    settings.SEARCH_MAX_UPLOAD_BYTES  # noqa: B018 - loads the settings module
-    prepare(Image.new("RGB", (64, 48)))
+    """Decode one photo, so a worker's first real one pays nothing extra (the settings module
+    open_image reads, the transform's unpickling); returns the worker's pid."""
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(photo, "PNG")
+    _, error = decode(photo.getvalue(), prepare)
+    if error is not None:
+        raise RuntimeError(f"a decode process cannot decode a blank PNG: {error}")
     time.sleep(0.05)  # held long enough that the other jobs go to the other workers
     return os.getpid()
 
