@@ -71,7 +71,12 @@ def load_model(opts: TrainOptions, device: str) -> LoadedModel:
             f"Could not create {name!r} with weights {pretrained!r}: {exc}. Offline, point "
             "--pretrained at a checkpoint file or local-dir:DIR instead of a tag."
         ) from exc
-    tokenizer = open_clip.get_tokenizer(name)
+    if opts.context_length and opts.context_length != model_cfg["text_cfg"].get("context_length"):
+        extend_text_context(model, int(opts.context_length))
+        model_cfg["text_cfg"]["context_length"] = int(opts.context_length)
+        tokenizer = open_clip.get_tokenizer(name, context_length=int(opts.context_length))
+    else:
+        tokenizer = open_clip.get_tokenizer(name)
     steps = list(preprocess.transforms)
     if not steps or not isinstance(steps[-1], Normalize):
         raise TrainingError("Unexpected open_clip preprocess: it should end with Normalize.")
@@ -86,6 +91,28 @@ def load_model(opts: TrainOptions, device: str) -> LoadedModel:
         mean=torch.tensor(norm.mean, dtype=torch.float32).view(1, 3, 1, 1),
         std=torch.tensor(norm.std, dtype=torch.float32).view(1, 3, 1, 1),
     )
+
+
+def extend_text_context(model, length: int) -> None:
+    """Give ``model``'s text tower ``length`` token positions, keeping the trained ones.
+
+    open_clip's own checkpoint loading interpolates the position table, which moves every
+    trained position; here positions 0..n-1 stay exactly as trained (a short query embeds as
+    before) and the new ones start as copies of the last, for fine-tuning to adapt.
+    """
+    torch, _ = import_torch()
+    old = getattr(model, "positional_embedding", None)
+    if old is None or not hasattr(model, "attn_mask"):
+        raise TrainingError("--context-length works for CLIP models with a built-in text tower.")
+    n = old.shape[0]
+    if length < n:
+        raise TrainingError(f"--context-length can only grow the text context (it is {n}).")
+    with torch.no_grad():
+        grown = torch.cat([old.data, old.data[-1:].expand(length - n, -1)])
+    model.positional_embedding = torch.nn.Parameter(grown)
+    model.context_length = length
+    mask = torch.full((length, length), float("-inf"), device=grown.device).triu_(1)
+    model.register_buffer("attn_mask", mask, persistent=False)
 
 
 def project_configs() -> list[str]:

@@ -35,6 +35,7 @@ class TrainOptions:
     train_count: int = 20000  # items (fashion-mnist) or at most this many images (catalog)
     val_count: int = 1000  # held-out items/products for validation (catalog: at most 10%)
     image_size: int | None = None  # override the model config's input size
+    context_length: int | None = None  # grow the text context (trained positions kept)
     augment: bool = True  # light random crops/zoom and horizontal flips; never colour
     # "This, but in red": a query 0.7 * image + 0.3 * text(colour) should find the same item in
     # that colour. Trained where the source can show an item in another colour (fashion-mnist).

@@ -375,3 +375,26 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_run, tmp_path):
     assert np.mean(np.sum(embed(scratch) * source, axis=1)) < 0.9
     record = json.loads((tuned.out / "TRAINING.json").read_text())
     assert record["options"]["pretrained"] == f"local-dir:{tiny_run.out}"
+
+
+def test_growing_the_text_context_keeps_short_texts_and_reads_long_ones(tiny_run):
+    """--context-length 48 on a 32-token model: a short text embeds exactly as before, and
+    a sentence naming its item after the 32nd token is read (it was cut off)."""
+    torch, _ = import_torch()
+    source = f"local-dir:{tiny_run.out}"
+    short = load_model(TrainOptions(model="shop-clip-tiny", pretrained=source), "cpu")
+    grown = load_model(
+        TrainOptions(model="shop-clip-tiny", pretrained=source, context_length=48), "cpu"
+    )
+    assert grown.model_cfg["text_cfg"]["context_length"] == 48
+    texts = ["a red dress"] + ["hello " * 35 + item for item in ("a red dress", "a blue bag")]
+    with torch.inference_mode():
+        a = short.model.eval().encode_text(short.tokenizer(texts), normalize=True)
+        b = grown.model.eval().encode_text(grown.tokenizer(texts), normalize=True)
+    assert grown.tokenizer(texts).shape == (3, 48)
+    assert float(a[0] @ b[0]) > 0.9999
+    # Cut at 32 tokens the two sentences are the same text; with 48 they differ.
+    assert float(a[1] @ a[2]) > 0.9999
+    assert float(b[1] @ b[2]) < 0.9999
+    with pytest.raises(TrainingError, match="only grow"):
+        load_model(TrainOptions(model="shop-clip-tiny", pretrained=source, context_length=8), "cpu")

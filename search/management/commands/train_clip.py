@@ -58,6 +58,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--image-size", type=int, default=None, help="override the config's input size"
         )
+        parser.add_argument(
+            "--context-length",
+            type=int,
+            default=None,
+            help="grow the text context to this many tokens (fine-tuning keeps trained positions)",
+        )
         parser.add_argument("--out", default="", help="output folder")
         parser.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1, mps")
         parser.add_argument(
