@@ -40,3 +40,12 @@ def test_an_intent_alone_is_no_evidence_of_a_close_match(small_demo_catalog):
     assert search("something warm for winter").relevance.close_match
     # "Gym" only says what the bag is for: the bags are close matches.
     assert search("gym bag").relevance.close_match
+
+
+def test_everyday_garment_and_colour_words_find_their_products(small_demo_catalog):
+    """Words from the seeded lists (migration 0006) that the demo model never saw."""
+    assert categories("windbreaker", k=3) == ["Coat"] * 3
+    assert categories("espadrilles", k=3) == ["Sandal"] * 3
+    assert categories("turtleneck", k=3) == ["Pullover"] * 3
+    hits = search("oxblood duffel", k=1).hits  # red, orange and yellow here
+    assert (hits[0].product.category.name, hits[0].product.colour) == ("Bag", "red")
