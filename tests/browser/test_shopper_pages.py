@@ -365,6 +365,7 @@ SHOPPER_PAGES = {
     "similar": lambda c: f"/search/similar/{c[0].slug}/?text=red",
     "photo-empty": lambda c: "/search/photo/",
     "describe-empty": lambda c: "/search/describe/",
+    "look-empty": lambda c: "/search/look/",
 }
 
 
@@ -400,3 +401,44 @@ def test_every_shopper_page_has_one_h1_and_no_blocking_axe_violation(
         page.click("#photo-submit")
         page.wait_for_selector("#results .result-card")
         assert page.locator("#results .result-card").first.bounding_box()["y"] < PHONE["height"]
+
+
+def test_home_on_a_phone_shows_the_whole_placeholder_and_no_sideways_scroll(
+    live_server, open_page, make_product
+):
+    make_product("Plain tee")
+    page = open_page(PHONE)
+    page.goto(live_server.url + "/")
+    box = page.locator("#site-q")
+    # The placeholder is not part of scrollWidth, so its text is measured in the input's font.
+    text_width, room = box.evaluate(
+        """i => {
+            const s = getComputedStyle(i);
+            const ctx = document.createElement("canvas").getContext("2d");
+            ctx.font = s.font;
+            const room = i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+            return [ctx.measureText(i.placeholder).width, room];
+        }"""
+    )
+    assert text_width <= room, f"placeholder {text_width:.0f} px in a {room:.0f} px box"
+    assert box.evaluate("i => i.scrollWidth <= i.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_a_white_product_stands_out_from_its_white_card(live_server, open_page, make_product):
+    from io import BytesIO
+
+    # A white item photographed on white: the photo is all but the card's own colour.
+    make_product("White tee", colours=[(248, 248, 246)])
+    page = open_page(PHONE)
+    page.goto(live_server.url + "/")
+    card = page.locator("#catalog .result-card").first
+    img = card.locator(".thumb img")
+    img.evaluate("i => i.complete || new Promise(r => i.addEventListener('load', r))")
+    card_rgb = card.evaluate(
+        "c => getComputedStyle(c).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)"
+    )
+    shown = Image.open(BytesIO(img.screenshot())).convert("RGB")
+    photo_rgb = np.asarray(shown, dtype=float).reshape(-1, 3).mean(axis=0)
+    # On screen the photo sits on a grey tile (multiplied into it), not on the card's white.
+    assert np.abs(photo_rgb - card_rgb).mean() >= 15, (photo_rgb, card_rgb)
