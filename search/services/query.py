@@ -84,6 +84,9 @@ class ProductHit:
     rank: int
     image_id: int | None
     matched: tuple[str, ...] = ("vector",)
+    # The keyword leg found every word the query needs in the product's text (not just
+    # "sneakers" of "red sneakers"): what "Matches your words" on a card promises.
+    all_words: bool = False
 
     @property
     def image(self):
@@ -480,10 +483,13 @@ def text_search(
     by_id = {f.product_id: f for f in fused}
     missing = [pid for pid in page.ids if pid not in best]
     best.update(store.image_similarities(model=model, vector=vector, product_ids=missing))
-    hits = _hydrate_fused([by_id[pid] for pid in page.ids], best, request.offset)
+    required = len(parsed.groups) - len(parsed.context)  # "gym" of "gym bag" is optional
+    whole = {
+        h.product_id for h in keyword_hits if h.groups_matched >= min(required, keyword.MAX_GROUPS)
+    }
+    hits = _hydrate_fused([by_id[pid] for pid in page.ids], best, request.offset, whole)
     judged = judge(model, "text", vector_hits[0].similarity if vector_hits else None, encoder)
     matched = keyword_hits[0].groups_matched if keyword_hits else 0
-    required = len(parsed.groups) - len(parsed.context)  # "gym" of "gym bag" is optional
     if required > len(parsed.intents) >= matched:
         # Perhaps only what it is for matched ("laptop" of "laptop charger", "yoga" of "yoga
         # mat"): the catalog may know the purpose, not the thing, so it is no evidence.
@@ -501,7 +507,10 @@ def text_search(
 
 
 def _hydrate_fused(
-    fused: list[Fused], best: dict[int, tuple[int, float]], offset: int
+    fused: list[Fused],
+    best: dict[int, tuple[int, float]],
+    offset: int,
+    all_words: set[int] = frozenset(),
 ) -> list[ProductHit]:
     products = Product.objects.with_images().in_bulk([f.product_id for f in fused])
     hits = []
@@ -511,6 +520,13 @@ def _hydrate_fused(
         image_id, similarity = best.get(f.product_id, (None, 0.0))
         rank = offset + len(hits) + 1
         hits.append(
-            ProductHit(products[f.product_id], round(similarity, 4), rank, image_id, f.matched)
+            ProductHit(
+                products[f.product_id],
+                round(similarity, 4),
+                rank,
+                image_id,
+                f.matched,
+                f.product_id in all_words,
+            )
         )
     return hits

@@ -58,7 +58,7 @@ def match_label(
     """What a result card says instead of a raw cosine: where this result's similarity falls
     among the best similarities that in-catalog queries reach (``values``, the calibration).
 
-    ``keyword``: the shopper's words are in the product's own text. ``browsed``: listed because
+    ``keyword``: every word the query needs is in the product's own text. ``browsed``: listed because
     it meets the filters (a price-only query), nothing was compared.
     """
     if browsed:
@@ -77,4 +77,5 @@ def hit_match_label(response, hit) -> str:
     kind = "text" if response.parsed is not None else "image"
     values = (response.model.calibration or {}).get(kind) or ()
     matched = tuple(hit.matched)
-    return match_label(hit.score, values, keyword="keyword" in matched, browsed=not matched)
+    keyword = "keyword" in matched and hit.all_words
+    return match_label(hit.score, values, keyword=keyword, browsed=not matched)

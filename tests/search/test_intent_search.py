@@ -49,3 +49,13 @@ def test_everyday_garment_and_colour_words_find_their_products(small_demo_catalo
     assert categories("turtleneck", k=3) == ["Pullover"] * 3
     hits = search("oxblood duffel", k=1).hits  # red, orange and yellow here
     assert (hits[0].product.category.name, hits[0].product.colour) == ("Bag", "red")
+
+
+def test_only_products_with_every_word_are_said_to_match_the_words(small_demo_catalog):
+    """'Matches your words' on a card: the product's text has every word the query needs. A
+    yellow sneaker matches 'sneakers' of 'red sneakers', not the query."""
+    response = search("red sneakers", k=30)
+    whole = {(h.product.colour, h.product.category.name) for h in response.hits if h.all_words}
+    assert whole == {("red", "Sneaker")}
+    partial = [h for h in response.hits if "keyword" in h.matched and not h.all_words]
+    assert {h.product.category.name for h in partial} >= {"Sneaker"}
