@@ -92,3 +92,26 @@ def test_hybrid_terms_keep_every_weight():
         Term(kind="image", image=PHOTO, weight=0.2),
         Term(kind="product", product_id=9, weight=0.1),
     ]
+
+
+def test_request_keeps_the_page_asked_for_and_filters_are_values():
+    """Mutants of search_request_from ('offset or 0' -> 'and') and of CatalogFilters
+    (frozen) survived the API tests."""
+    request = search_request_from({"offset": 48, "limit": 12}, [Term(kind="text", text="red")])
+    assert (request.offset, request.limit) == (48, 12)
+    assert search_request_from({}, []).offset == 0
+    filters = CatalogFilters(colour="red")
+    with pytest.raises(AttributeError):
+        filters.colour = "blue"  # shared by the page and the API call of one query
+    assert hash(filters) == hash(CatalogFilters(colour="red"))
+
+
+def test_photo_terms_crop_to_the_item_unless_asked_not_to():
+    """Auto-crop is on by default, with or without the key in the request data."""
+    from PIL import Image
+
+    photo = Image.new("RGB", (300, 300), (248, 248, 246))
+    photo.paste((200, 30, 40), (20, 20, 90, 120))  # a small red item off-centre
+    cropped = image_terms({"image": photo})[0].image
+    assert cropped is not photo and cropped.size != photo.size
+    assert image_terms({"image": photo, "auto_crop": False})[0].image is photo
