@@ -90,6 +90,7 @@ TARGETS: dict[str, list[str]] = {
     "search/query_terms.py": [
         "tests/search/test_request_building.py",
         "tests/search/test_search_inputs.py",
+        "tests/search/api/test_sort_and_totals.py",
     ],
 }
 
