@@ -59,7 +59,8 @@ def lexicon_forget() -> None:
 
 def spell_checker(lex: Lexicon):
     """Corrections for words neither the lexicon nor the catalog knows: the nearest lexicon
-    word ("navvy" -> "navy"), else the nearest catalog word by trigrams."""
+    word ("navvy" -> "navy"), else the nearest catalog word by trigrams, with the same first
+    letter (as search engines' fuzzy matching keeps a prefix)."""
 
     def spell(words: list[str]) -> dict[str, str]:
         candidates = [
@@ -73,7 +74,10 @@ def spell_checker(lex: Lexicon):
             fix = lex.closest(key(word)) or keyword.word_closest(
                 word, min_similarity=TYPO_SIMILARITY
             )
-            if fix:
+            # A misspelling keeps its first letter ("snekers", "trowsers"); a fix that changes
+            # it reads another word ("racket" -> "jacket") and turns a question about
+            # something the shop does not sell into a confident answer.
+            if fix and fix[:1] == word[:1]:
                 fixes[word] = fix
         return fixes
 

@@ -59,3 +59,11 @@ def test_only_products_with_every_word_are_said_to_match_the_words(small_demo_ca
     assert whole == {("red", "Sneaker")}
     partial = [h for h in response.hits if "keyword" in h.matched and not h.all_words]
     assert {h.product.category.name for h in partial} >= {"Sneaker"}
+
+
+def test_a_typo_fix_keeps_the_first_letter(small_demo_catalog):
+    """'snekers' is a sneaker; 'racket' is not a misspelt 'jacket' (the shop sells none)."""
+    assert categories("red snekers", k=1) == ["Sneaker"]
+    response = search("tennis racket")
+    assert not response.relevance.close_match
+    assert "jacket" not in (response.parsed.did_you_mean or "")
