@@ -3,6 +3,7 @@ in memory), products, catalogs with known answers, and small CLIP models saved t
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import json
@@ -20,6 +21,11 @@ def encode(image: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     image.save(buf, fmt, **kw)
     return buf.getvalue()
+
+
+def data_url(image: Image.Image) -> str:
+    """The photo as a PNG data URL, as JSON clients send it."""
+    return "data:image/png;base64," + base64.b64encode(encode(image, "PNG")).decode()
 
 
 def red_square(size=(64, 64)) -> Image.Image:

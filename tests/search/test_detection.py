@@ -15,13 +15,9 @@ from PIL import Image
 from search.benchmarks import scenes
 from search.detection import Detector, get_detector, query_photo
 from search.detection.foreground import ForegroundDetector
-from tests.factories import encode, pattern
+from tests.factories import data_url, encode, pattern
 
 pytestmark = pytest.mark.django_db
-
-
-def data_url(image: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(encode(image, "PNG")).decode()
 
 
 def small_on_dark(slug: str, at=(24, 150)) -> Image.Image:

@@ -7,22 +7,16 @@ trained demo model; the look is a collage of its own products (search/benchmarks
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from search.benchmarks import scenes
-from tests.factories import encode
+from tests.factories import data_url, encode
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/search/look/"
-
-
-def data_url(image: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(encode(image, "PNG")).decode()
 
 
 def look(client, photo: Image.Image, **body) -> dict:

@@ -7,28 +7,15 @@ The held-out demo catalog and the trained demo model (items from it, scikit-imag
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
 
 from search.benchmarks import scenes
-from tests.factories import encode
+from tests.search.api.test_look import look
 
 pytestmark = pytest.mark.django_db
-URL = "/api/v1/search/look/"
-
-
-def data_url(image: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(encode(image, "PNG")).decode()
-
-
-def look(client, photo: Image.Image, **body) -> dict:
-    r = client.post(URL, {"image": data_url(photo), **body}, "application/json")
-    assert r.status_code == 200, r.content
-    return r.json()
 
 
 def thirty_items(slugs: list[str]) -> tuple[Image.Image, list[scenes.Box]]:
