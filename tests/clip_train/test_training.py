@@ -27,23 +27,23 @@ from clip_train.options import TrainingError, TrainOptions
 from clip_train.trainer import Augment, autocast_dtype, lr_at
 from search.embeddings.clip import ClipEncoder, ModelSpec, import_torch
 
+# The tiny run's data, model and seed (its untrained twin differs only in epochs and lr).
+TINY = dict(
+    source="fashion-mnist",
+    model="shop-clip-tiny",
+    train_count=240,
+    val_count=60,
+    batch_size=60,
+    seed=7,
+    progress=False,
+)
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "tiny"
     opts = TrainOptions(
-        source="fashion-mnist",
-        model="shop-clip-tiny",
-        train_count=240,
-        val_count=60,
-        epochs=5,
-        batch_size=60,
-        lr=2e-3,
-        warmup=2,
-        seed=7,
-        out=str(out),
-        progress=False,
-        command="pytest tiny run",
+        **TINY, epochs=5, lr=2e-3, warmup=2, out=str(out), command="pytest tiny run"
     )
     return train(opts)
 
@@ -56,18 +56,7 @@ def test_tiny_training_lowers_the_loss(tiny_run, tmp_path):
     # Retrieval among the distinct validation captions beats the same model untrained (the
     # same seed and data, learning rate 0: about chance, 1 / captions).
     untrained = train(
-        TrainOptions(
-            source="fashion-mnist",
-            model="shop-clip-tiny",
-            train_count=240,
-            val_count=60,
-            epochs=1,
-            batch_size=60,
-            lr=0.0,
-            seed=7,
-            out=str(tmp_path / "untrained"),
-            progress=False,
-        )
+        TrainOptions(**TINY, epochs=1, lr=0.0, out=str(tmp_path / "untrained"))
     ).metrics
     assert untrained["val_i2t_acc"] < 2 / untrained["val_captions"]
     assert tiny_run.metrics["val_i2t_acc"] > untrained["val_i2t_acc"]
