@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -510,7 +510,7 @@ def _hydrate_fused(
     fused: list[Fused],
     best: dict[int, tuple[int, float]],
     offset: int,
-    all_words: set[int] = frozenset(),
+    all_words: Collection[int] = frozenset(),
 ) -> list[ProductHit]:
     products = Product.objects.with_images().in_bulk([f.product_id for f in fused])
     hits = []
