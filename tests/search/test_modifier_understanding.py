@@ -84,3 +84,29 @@ def test_this_but_as_another_category_keeps_the_looks_colour(
     assert r.status_code == 200, r.content
     top = [h["id"] for h in r.json()["results"]]
     assert wanted.pk in top, (look.colour, look.category.name, wanted.category.name, r.json())
+
+
+def test_a_looks_colour_comes_from_its_photos_when_it_mixes_a_product_and_a_photo(
+    small_demo_catalog,
+):
+    # A product alone lends its own colour; a photo in the look must be looked at, however
+    # faint the product's share, or "this, but as a boot" keeps the wrong colour.
+    from PIL import Image
+
+    from search.services.query import Term, look_colour, require_active_model
+
+    model = require_active_model()
+    product = small_demo_catalog[0]
+    other = next(p for p in small_demo_catalog if p.colour != product.colour)
+    with other.images.first().image.open("rb") as f:
+        photo = Image.open(f).convert("RGB")
+    alone = look_colour(model, [Term(kind="image", image=photo)])
+    mixed = look_colour(
+        model,
+        [Term(kind="product", product_id=product.pk, weight=0.01), Term(kind="image", image=photo)],
+    )
+    assert alone == other.colour.lower()
+    assert mixed == alone
+    assert (
+        look_colour(model, [Term(kind="product", product_id=product.pk)]) == product.colour.lower()
+    )
