@@ -110,3 +110,22 @@ def test_a_looks_colour_comes_from_its_photos_when_it_mixes_a_product_and_a_phot
     assert (
         look_colour(model, [Term(kind="product", product_id=product.pk)]) == product.colour.lower()
     )
+
+
+def test_a_product_alone_lends_its_catalog_colour_not_what_its_photo_looks_like(
+    small_demo_catalog, make_product
+):
+    # A shop's own colour name wins over the model's reading of the photo: a "green" product
+    # whose photo the model reads as blue stays green for "this, but as a boot".
+    from PIL import Image
+
+    from search.services.query import Term, look_colour, require_active_model
+
+    model = require_active_model()
+    product = make_product("Green tee", colour="green", colours=[(30, 80, 200)])
+    image = product.images.get()
+    indexing.images_embed(image_ids=[image.pk])
+    with image.image.open("rb") as f:
+        photo = Image.open(f).convert("RGB")
+    assert look_colour(model, [Term(kind="image", image=photo)]) != "green"
+    assert look_colour(model, [Term(kind="product", product_id=product.pk)]) == "green"
