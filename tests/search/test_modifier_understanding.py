@@ -129,3 +129,16 @@ def test_a_product_alone_lends_its_catalog_colour_not_what_its_photo_looks_like(
         photo = Image.open(f).convert("RGB")
     assert look_colour(model, [Term(kind="image", image=photo)]) != "green"
     assert look_colour(model, [Term(kind="product", product_id=product.pk)]) == "green"
+
+
+def test_a_change_of_category_is_a_boost_not_a_filter(client, small_demo_catalog):
+    # "As a sneaker" puts the catalog's 3 sneakers first; the page goes on with the nearest
+    # other products, each once.
+    look = next(p for p in small_demo_catalog if p.category.slug != "sneaker")
+    with look.images.first().image.open("rb") as f:
+        r = client.post("/api/search/image/", {"image": f, "text": "as a sneaker", "limit": 10})
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    categories = [h["category"] for h in results]
+    assert categories[:3] == ["sneaker"] * 3 and "sneaker" not in categories[3:]
+    assert len(results) == 10 and len({h["id"] for h in results}) == 10

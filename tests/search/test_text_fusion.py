@@ -49,6 +49,13 @@ def test_every_hit_says_which_legs_found_it(client, catalog):
     assert all(set(h["matched"]) <= {"keyword", "vector"} and h["matched"] for h in body["results"])
 
 
+def test_fused_hits_keep_the_vector_score_to_four_decimals(client, catalog):
+    # The raw cosine of the vector leg, as photo queries give it (not the fusion's rank score).
+    scores = [h["score"] for h in _search(client, "red dress")["results"]]
+    assert scores and all(-1 <= s <= 1 and s == round(s, 4) for s in scores)
+    assert any(s != round(s, 3) for s in scores)
+
+
 def test_negated_colour_is_left_out(client, catalog):
     body = _search(client, "sneakers not red")
     assert body["results"] and all(h["colour"] != "red" for h in body["results"])
