@@ -227,7 +227,7 @@ SEARCH_LEXICON_SECONDS = env.int("SEARCH_LEXICON_SECONDS", default=60)
 # A query is "no close match" when its best similarity is below this share of in-catalog
 # queries' best similarities (per model, search/services/relevance.py): about this share of
 # in-catalog queries is flagged by construction; raise it to flag more out-of-domain ones.
-SEARCH_CLOSE_MATCH_QUANTILE = env.float("SEARCH_CLOSE_MATCH_QUANTILE", default=0.05)
+SEARCH_CLOSE_MATCH_QUANTILE = env.float("SEARCH_CLOSE_MATCH_QUANTILE", default=0.04)
 # Dotted path of the vector store class (search/vectorstore/base.py says what it must do).
 SEARCH_VECTOR_STORE = env(
     "SEARCH_VECTOR_STORE", default="search.vectorstore.pgvector.PgVectorStore"

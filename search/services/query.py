@@ -386,13 +386,17 @@ def calibrate(model: EmbeddingModel, encoder: Encoder | None = None) -> dict[str
     the catalog, their titles as text queries and their photos (stored vectors) as photo
     queries that may not find the product itself. Stored on the model."""
     products = list(Product.objects.order_by("id").values_list("id", "title"))
-    sample = products[:: max(1, len(products) // rel.SAMPLE)][: rel.SAMPLE]
+
+    def spread(n: int) -> list[tuple[int, str]]:
+        return products[:: max(1, len(products) // n)][:n]
+
     store, none = vector_store(), CatalogFilters()
     tops: dict[str, list[float]] = {"text": [], "image": []}
-    if sample:
-        for vector in text_vectors(model, [title for _, title in sample], encoder):
+    if titled := spread(rel.SAMPLE["text"]):
+        for vector in text_vectors(model, [title for _, title in titled], encoder):
             found = store.nearest_images(model=model, vector=vector, filters=none, limit=1)
             tops["text"] += [h.similarity for h in found]
+    sample = spread(rel.SAMPLE["image"])
     by_product = products_image_vectors(model=model, product_ids=[pid for pid, _ in sample])
     for product_id, _ in sample:
         vectors = by_product.get(product_id, ())

@@ -55,3 +55,16 @@ def test_the_page_says_no_close_match(client, small_demo_catalog):
     assert 'id="no-close-match"' in page and "laptop charger" in page
     page = client.get("/search/", {"q": "red sneakers"}).content.decode()
     assert 'id="no-close-match"' not in page
+
+
+def test_photo_calibration_samples_more_of_the_catalog_than_text(demo_catalog):
+    # A 5% quantile read from 100 photos is their 5th lowest: it moves from one catalog to the
+    # next by more than the 5% itself. Photos cost an index lookup each, so up to 500 are read.
+    from search.services.query import calibrate
+
+    from shop.models import Product
+
+    tops = calibrate(active_embedding_model())
+    assert len(tops["image"]) == Product.objects.count() == 220
+    assert len(tops["text"]) == 100
+    assert tops["image"] == sorted(tops["image"]) and len(set(tops["image"])) > 100
