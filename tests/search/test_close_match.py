@@ -61,7 +61,6 @@ def test_photo_calibration_samples_more_of_the_catalog_than_text(demo_catalog):
     # A 5% quantile read from 100 photos is their 5th lowest: it moves from one catalog to the
     # next by more than the 5% itself. Photos cost an index lookup each, so up to 500 are read.
     from search.services.query import calibrate
-
     from shop.models import Product
 
     tops = calibrate(active_embedding_model())
