@@ -68,6 +68,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/search/test_suggest.py::test_a_prefix_completes_categories_then_titles",
         "tests/search/test_suggest.py::test_synonyms_are_offered",
         "tests/search/test_suggest.py::test_a_typo_gets_the_nearest_word",
+        "tests/search/test_suggest.py::test_odd_input_is_answered",
         "tests/search/vectorstore/test_price_quantile.py",
     ],
     "search/services/indexing.py": [
