@@ -79,6 +79,8 @@ TARGETS: dict[str, list[str]] = {
     "search/services/embedding_models.py": [
         "tests/search/services/test_embedding_models.py",
         "tests/search/services/test_indexing.py",
+        # The admin's "switch search to this model" action and its messages.
+        "tests/search/test_selectors.py",
     ],
     "search/vectorstore/pgvector.py": [
         "tests/search/vectorstore",

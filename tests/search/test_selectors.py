@@ -56,6 +56,15 @@ def test_embedding_model_admin_shows_coverage(admin_client, make_product, settin
         "pending); search switches once it covers them all."
     ]
     assert EmbeddingModel.objects.get(is_active=True) == model_a
+    # The model search answers from already covers everything: said so, no warning.
+    response = admin_client.post(
+        "/admin/search/embeddingmodel/",
+        {"action": "activate_if_covered", "_selected_action": [model_a.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Search now answers from {model_a.key}."
+    ]
 
 
 def test_product_changelist_shows_index_state_in_constant_queries(admin_client, make_product):

@@ -229,3 +229,11 @@ def test_warm_up_pushes_one_full_batch_through_the_configured_encoder(monkeypatc
     assert encoder_warm_up() is encoder
     assert [len(b) for b in batches] == [encoder.batch_size]
     assert {b.size for b in batches[0]} == {(224, 224)}
+
+
+def test_dropping_a_model_someone_else_dropped_meanwhile_reports_nothing_dropped():
+    from search.services.embedding_models import embedding_model_drop
+
+    stale = EmbeddingModel.objects.create(key="gone", name="gone", dim=8)
+    EmbeddingModel.objects.filter(pk=stale.pk).delete()
+    assert embedding_model_drop(stale) == {"images": 0, "texts": 0}

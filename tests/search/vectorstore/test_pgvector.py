@@ -52,6 +52,19 @@ def basis(i, noise=0.0, rng=None):
     return v
 
 
+def test_a_product_with_more_images_than_the_first_window_still_leaves_a_full_page(model):
+    # 60 images of one product are the 60 nearest: the first window (40 image hits) holds
+    # one product, so the query must widen until the page has its 3 products.
+    rng = np.random.default_rng(3)
+    crowd = add(model, "crowd", [basis(0, 0.05, rng) for _ in range(60)])
+    near = add(model, "near", [basis(0) + 0.6 * basis(1)])
+    far = add(model, "far", [basis(0) + 0.9 * basis(2)])
+    hits = vector_store().nearest_images(
+        model=model, vector=unit(basis(0)), filters=CatalogFilters(), limit=3
+    )
+    assert [h.product_id for h in hits] == [crowd.pk, near.pk, far.pk]
+
+
 def test_product_ranks_by_its_best_image_and_appears_once(model):
     a = add(model, "a", [basis(0), basis(1)])
     b = add(model, "b", [basis(1) + 0.3 * basis(2)])
