@@ -46,25 +46,23 @@ def test_embedding_model_admin_shows_coverage(admin_client, make_product, settin
     assert model_a.key in page and model_b.key in page
     # Rounded down, with the pending count: 1 of 6 is 16%, never rounded up.
     assert ">6 of 6<" in page and ">1 of 6 (16%) · 5 pending<" in page
-    response = admin_client.post(
-        "/admin/search/embeddingmodel/",
-        {"action": "activate_if_covered", "_selected_action": [model_b.pk]},
-        follow=True,
-    )
-    assert [str(m) for m in response.context["messages"]] == [
+    assert _switch_to(admin_client, model_b) == [
         f"{model_b.key} has not embedded every image yet (1 of 6 images indexed (16%) · 5 "
         "pending); search switches once it covers them all."
     ]
     assert EmbeddingModel.objects.get(is_active=True) == model_a
     # The model search answers from already covers everything: said so, no warning.
+    assert _switch_to(admin_client, model_a) == [f"Search now answers from {model_a.key}."]
+
+
+def _switch_to(admin_client, model: EmbeddingModel) -> list[str]:
+    """The admin's "switch search to this model" action on ``model``: its messages."""
     response = admin_client.post(
         "/admin/search/embeddingmodel/",
-        {"action": "activate_if_covered", "_selected_action": [model_a.pk]},
+        {"action": "activate_if_covered", "_selected_action": [model.pk]},
         follow=True,
     )
-    assert [str(m) for m in response.context["messages"]] == [
-        f"Search now answers from {model_a.key}."
-    ]
+    return [str(m) for m in response.context["messages"]]
 
 
 def test_product_changelist_shows_index_state_in_constant_queries(admin_client, make_product):
