@@ -19,6 +19,9 @@ from search.detection.base import Detection, clamp_box
 WORK_SIDE = 192  # segmentation runs on the photo resized to this longer side
 BLUR = 2  # box blur radius at work scale: averages background texture away
 MIN_THRESHOLD = 14.0  # RGB distance a clean background still needs (white item on white)
+# A shopper's photo of one item, read at twice this threshold, lost a thin knit's body to its
+# fabric background (only the sleeves were kept).
+ONE_ITEM_K = 1.0
 MIN_AREA = 0.003  # components smaller than this share of the photo are specks
 PIECE = 0.3  # a component this share of a neighbour's pixels, next to it, is a piece of it
 PIECE_GAP = 3  # work pixels: how near a piece must be
@@ -142,8 +145,22 @@ def _background_part(x0: int, y0: int, x1: int, y1: int, w: int, h: int, fill: f
     return across and fill > BAND_FILL
 
 
-def segment(image: Image.Image) -> Foreground:
-    """Background colour and spread from the border, foreground mask, one box per item."""
+def threshold_for(pixels: np.ndarray, background: np.ndarray, k: float = 2.0) -> float:
+    """How far from ``background`` a pixel must be to be an item, given background ``pixels``
+    (the border, or the ring around a box): ``k`` times their spread, plus a small margin.
+    The spread is 3x their median distance, about the 95th percentile of a noisy texture's
+    (the median, not a high percentile, so that an item touching the border does not count
+    as texture)."""
+    spread = 3.0 * float(np.median(distance(pixels, background)))
+    return max(MIN_THRESHOLD, k * spread + 6.0)
+
+
+def segment(image: Image.Image, k: float = 2.0) -> Foreground:
+    """Background colour and spread from the border, foreground mask, one box per item.
+
+    ``k``: the threshold in spreads of the border (``threshold_for``). 2 keeps several items
+    apart on a busy background (blobs, noise); a photo of one item is read at
+    ``ONE_ITEM_K``, which keeps the faint parts of a garment on a fabric."""
     rgb = rgb_on_white(image)
     scale = WORK_SIDE / max(rgb.size)
     size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
@@ -151,10 +168,7 @@ def segment(image: Image.Image) -> Foreground:
     arr = np.asarray(small, dtype=np.float32)
     border = border_pixels(arr)
     background = np.median(border, axis=0)
-    # The median distance, not a high percentile: an item touching the border must not count
-    # as background texture (3x the median is about the 95th percentile of a noisy texture).
-    spread = 3.0 * float(np.median(distance(border, background)))
-    threshold = max(MIN_THRESHOLD, 2.0 * spread + 6.0)
+    threshold = threshold_for(border, background, k)
     dist = distance(arr, background)
     mask = _clean(dist > threshold)
     h, w = mask.shape

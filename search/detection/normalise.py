@@ -16,12 +16,13 @@ from PIL import Image, ImageFilter
 from search.detection.base import Detection, Detector
 from search.detection.foreground import (
     BLUR,
-    MIN_THRESHOLD,
+    ONE_ITEM_K,
     Foreground,
     _clean,
     distance,
     rgb_on_white,
     segment,
+    threshold_for,
 )
 
 CANVAS = (248, 248, 246)  # the catalog's studio background (the demo catalog's own)
@@ -42,7 +43,7 @@ def already_catalog_like(fg: Foreground, main: Detection) -> bool:
 def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.Image:
     """The main item (largest detection) as a catalog shot; ``detector`` defaults to the
     foreground segmentation itself (its boxes), any other detector supplies the box only."""
-    fg = segment(image)
+    fg = segment(image, ONE_ITEM_K)
     # Whether the photo is a catalog shot already is the segmentation's call: its box is the
     # item's exact extent, and a detector trained on scenes of several items may see a
     # full-frame item a little smaller than it is.
@@ -134,8 +135,7 @@ def local_foreground(crop: np.ndarray, ring: np.ndarray) -> tuple[Foreground, np
         np.float32,
     )
     background = np.median(blurred[ring], axis=0)
-    spread = 3.0 * float(np.median(distance(blurred[ring], background)))
-    threshold = max(MIN_THRESHOLD, 2.0 * spread + 6.0)
+    threshold = threshold_for(blurred[ring], background)
     mask = _clean(distance(blurred, background) > threshold)
     grown = np.asarray(
         Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
