@@ -32,6 +32,7 @@ LIGHT_BACKGROUND = 200.0  # border luminance above which a photo counts as a stu
 LOCAL_WHEN = 0.5  # share of "foreground" around a box at which its own background is read
 MIN_RING = 64  # pixels around the box needed to read a background from them
 MIN_FILL = 0.15  # share of a box an item's matte must cover to be believed
+SOLID_PERCENTILE = 90  # of the item's distances from the background: its fully opaque parts
 
 
 def already_catalog_like(fg: Foreground, main: Detection) -> bool:
@@ -94,10 +95,17 @@ def item_on_canvas(
     # Colour unmixing: an edge pixel is alpha * item + (1 - alpha) * background, with alpha
     # from its distance to the background over the item's own; the background share is
     # swapped for the canvas, so edges fade to white as in a studio shot, not to the old
-    # background. Outside the (slightly grown) item mask: canvas only.
+    # background. Outside the (slightly grown) item mask: canvas only. The item's own
+    # distance is that of its most solid parts (``SOLID_PERCENTILE``): a thin fabric shows
+    # the background through much of it, and taking the median as solid left that half
+    # mixed with a dark floor (white read as grey, orange as brown).
     dist = distance(crop, bg)
     solid = dist[inside & (dist > 2 * fg.threshold * gain)]
-    reach = float(np.median(solid)) if solid.size else float(dist.max(initial=1.0))
+    reach = (
+        float(np.percentile(solid, SOLID_PERCENTILE))
+        if solid.size
+        else float(dist.max(initial=1.0))
+    )
     alpha = np.clip(dist / max(reach, 1.0), 0.0, 1.0)[..., None]
     item = crop + (1 - alpha) * (np.array(CANVAS, np.float32) - bg)
     crop = np.where(inside[..., None], item, np.array(CANVAS, np.float32))
