@@ -19,13 +19,14 @@ from pgvector.psycopg.vector import VectorBinaryDumper
 from search.embeddings import Encoder
 from search.embeddings.registry import configured_spec, get_encoder
 from search.models import EmbeddingModel, ImageEmbedding, TextEmbedding
-from search.selectors import image_ids_pending, product_ids_text_pending
+from search.selectors import active_embedding_model, image_ids_pending, product_ids_text_pending
 from search.services import decoding
 from search.services.embedding_models import (
     configured_embedding_model,
     embedding_model_activate_if_covered,
     embedding_model_for,
 )
+from search.services.query import calibrate_if_stale
 from search.vectorstore import keyword
 from shop.models import Product, ProductImage
 
@@ -342,4 +343,10 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
     documents = keyword.documents_refresh(keyword.product_ids_stale(limit))
     if documents:
         log.info("sweep: rewrote %d keyword documents", documents)
+    active = active_embedding_model()
+    try:
+        if active is not None and calibrate_if_stale(active):
+            log.info("sweep: recalibrated close-match figures of %s", active.key)
+    except Exception:  # the model cannot load here: searches keep the old figures, next sweep
+        log.exception("sweep: close-match calibration of %s failed", active.key)
     return {"images": len(image_ids), "products": len(product_ids)}

@@ -373,12 +373,24 @@ def judge(
     model: EmbeddingModel, kind: str, top: float | None, encoder: Encoder | None = None
 ) -> Relevance:
     """Whether ``top`` (the best similarity of a ``kind`` query) is a close match for this
-    model and catalog (``search.services.relevance``); calibrates first when needed."""
-    products = Product.objects.count()
-    values = rel.calibration_current(model, kind, products)
-    if values is None:
+    model and catalog (``search.services.relevance``).
+
+    Only a model never calibrated is calibrated here, by the query that finds it so (up to
+    600 index lookups: a shopper should not wait for that twice); a stale calibration still
+    answers until the periodic sweep renews it (``calibrate_if_stale``)."""
+    values = (model.calibration or {}).get(kind)
+    if not values:
         values = calibrate(model, encoder)[kind]
     return rel.relevance_of(top, values)
+
+
+def calibrate_if_stale(model: EmbeddingModel) -> bool:
+    """Calibrate ``model`` again when the catalog has changed size by more than
+    ``relevance.STALE_SHARE`` since; True when it did."""
+    if not rel.calibration_stale(model, Product.objects.count()):
+        return False
+    calibrate(model)
+    return True
 
 
 def calibrate(model: EmbeddingModel, encoder: Encoder | None = None) -> dict[str, list[float]]:

@@ -33,13 +33,11 @@ class Relevance:
     confidence: float
 
 
-def calibration_current(model: EmbeddingModel, kind: str, products: int) -> list[float] | None:
-    """The stored top similarities of in-catalog ``kind`` queries, unless missing or stale."""
+def calibration_stale(model: EmbeddingModel, products: int) -> bool:
+    """Missing, or taken when the catalog was more than ``STALE_SHARE`` smaller or larger."""
     stored = model.calibration or {}
-    values, then = stored.get(kind), stored.get("products", 0)
-    if not values or abs(products - then) > STALE_SHARE * max(then, 1):
-        return None
-    return values
+    then = stored.get("products", 0)
+    return not stored or abs(products - then) > STALE_SHARE * max(then, 1)
 
 
 def calibration_store(model: EmbeddingModel, *, products: int, **kinds: Sequence[float]) -> None:

@@ -67,3 +67,23 @@ def test_photo_calibration_samples_more_of_the_catalog_than_text(demo_catalog):
     assert len(tops["image"]) == Product.objects.count() == 220
     assert len(tops["text"]) == 100
     assert tops["image"] == sorted(tops["image"]) and len(set(tops["image"])) > 100
+
+
+def test_a_stale_calibration_answers_until_the_sweep_renews_it(client, small_demo_catalog):
+    # Recalibrating takes up to 600 index lookups: no shopper's query waits for it; the
+    # periodic sweep does it once the catalog has changed size by more than a quarter.
+    from search.models import EmbeddingModel
+    from search.services import indexing
+
+    client.get("/api/search/text/", {"q": "red dress"})  # never calibrated: calibrated here
+    model = active_embedding_model()
+    stale = {**model.calibration, "products": 10}  # taken when the catalog had 10 products
+    EmbeddingModel.objects.filter(pk=model.pk).update(calibration=stale)
+    assert client.get("/api/search/text/", {"q": "red dress"}).status_code == 200
+    assert active_embedding_model().calibration == stale
+    indexing.pending_sweep(enqueue=False)
+    assert active_embedding_model().calibration["products"] == 30
+    current = {**active_embedding_model().calibration, "text": [0.5]}
+    EmbeddingModel.objects.filter(pk=model.pk).update(calibration=current)
+    indexing.pending_sweep(enqueue=False)  # current: left as it is
+    assert active_embedding_model().calibration == current
