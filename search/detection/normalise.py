@@ -33,6 +33,12 @@ LOCAL_WHEN = 0.5  # share of "foreground" around a box at which its own backgrou
 MIN_RING = 64  # pixels around the box needed to read a background from them
 MIN_FILL = 0.15  # share of a box an item's matte must cover to be believed
 SOLID_PERCENTILE = 90  # of the item's distances from the background: its fully opaque parts
+MAX_TILT = 25  # degrees, either way: how far a tilted item is turned back upright at most
+# An item is tilted when turning it makes its box this much smaller than it is upright; a
+# catalog shot's own box is already the smallest (0.99 to 1.0 for every demo category).
+TILT_GAIN = 0.95
+MIN_TILT = 10
+TILT_SIDE = 128  # the tilt is read on the item's mask at this size
 
 
 def already_catalog_like(fg: Foreground, main: Detection) -> bool:
@@ -42,19 +48,33 @@ def already_catalog_like(fg: Foreground, main: Detection) -> bool:
 
 
 def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.Image:
-    """The main item (largest detection) as a catalog shot; ``detector`` defaults to the
-    foreground segmentation itself (its boxes), any other detector supplies the box only."""
+    """The main item (largest detection) as a catalog shot, turned upright when it is tilted
+    (``upright``); ``detector`` defaults to the foreground segmentation itself (its boxes),
+    any other detector supplies the box only."""
     fg = segment(image, ONE_ITEM_K)
     # Whether the photo is a catalog shot already is the segmentation's call: its box is the
     # item's exact extent, and a detector trained on scenes of several items may see a
     # full-frame item a little smaller than it is.
-    if fg.boxes and already_catalog_like(fg, max(fg.boxes, key=lambda d: d.area)):
-        return squared(image, fg.background)
+    if fg.boxes and already_catalog_like(fg, main := max(fg.boxes, key=lambda d: d.area)):
+        mask = Image.fromarray(_box_mask(fg, main)).resize(image.size, Image.Resampling.NEAREST)
+        shot = squared(image, fg.background)
+        return upright(shot, squared(mask.convert("RGB"), np.zeros(3)).convert("L"), fg.background)
     boxes = detector.detect(image) if detector is not None else fg.boxes
     if not boxes:
         return image
     main = max(boxes, key=lambda d: d.area)
-    return item_on_canvas(rgb_on_white(image), fg, main.box)
+    return upright(*_on_canvas(rgb_on_white(image), fg, main.box), np.array(CANVAS, np.float32))
+
+
+def _box_mask(fg: Foreground, item: Detection) -> np.ndarray:
+    """The segmentation's mask inside ``item``'s box (other items' pixels left out), uint8."""
+    h, w = fg.mask.shape
+    x, y, bw, bh = item.box
+    out = np.zeros(fg.mask.shape, np.uint8)
+    rows = slice(int(y * h), int(np.ceil((y + bh) * h)))
+    cols = slice(int(x * w), int(np.ceil((x + bw) * w)))
+    out[rows, cols] = fg.mask[rows, cols] * 255
+    return out
 
 
 def squared(image: Image.Image, background: np.ndarray) -> Image.Image:
@@ -72,11 +92,19 @@ def squared(image: Image.Image, background: np.ndarray) -> Image.Image:
 def item_on_canvas(
     rgb: Image.Image, fg: Foreground, box: tuple[float, float, float, float]
 ) -> Image.Image:
+    """``_on_canvas``'s shot."""
+    return _on_canvas(rgb, fg, box)[0]
+
+
+def _on_canvas(
+    rgb: Image.Image, fg: Foreground, box: tuple[float, float, float, float]
+) -> tuple[Image.Image, Image.Image]:
     """The ``box`` region, squared with a margin, background matted out onto ``CANVAS``.
 
     The matte is the photo's segmentation ``fg``, unless that failed for this box (``_failed``:
     a busy background, items packed together); then the background is read from the band
-    just outside the box (``local_foreground``), and failing that the box is kept whole."""
+    just outside the box (``local_foreground``), and failing that the box is kept whole.
+    Returned with the item's mask on the same square (what ``upright`` turns it by)."""
     W, H = rgb.size
     x, y, w, h = box[0] * W, box[1] * H, box[2] * W, box[3] * H
     side = max(2, round(max(w, h) * (1 + 2 * MARGIN)))
@@ -113,7 +141,63 @@ def item_on_canvas(
     canvas[:] = CANVAS
     ox, oy = region[0] - left, region[1] - top
     canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
-    return Image.fromarray(canvas.clip(0, 255).astype(np.uint8), "RGB")
+    mask = np.zeros((side, side), np.uint8)
+    mask[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = inside * 255
+    shot = Image.fromarray(canvas.clip(0, 255).astype(np.uint8), "RGB")
+    return shot, Image.fromarray(mask)
+
+
+def tilt(mask: np.ndarray) -> float:
+    """Degrees (counter-clockwise, as ``Image.rotate``) that turn the item whose pixels are
+    ``mask`` upright, 0 when it is upright already. Upright is the turn that makes its box
+    smallest (a garment, bag or shoe is photographed square to the frame), taken only when
+    that shrinks the box to ``TILT_GAIN`` of its area or less. The box is the pixels' 2nd to
+    98th percentile each way, so specks of a textured floor left in the mask do not stretch
+    it."""
+    ys, xs = np.nonzero(mask)
+    if xs.size < 16:
+        return 0.0
+    step = max(1, xs.size // 2048)  # every pixel is not needed for a box's percentiles
+    xs, ys = xs[::step], ys[::step]
+    # Image rows run down: turning the picture counter-clockwise by a turns each point
+    # (x, y) to (x cos a + y sin a, -x sin a + y cos a).
+    angles = np.arange(-MAX_TILT, MAX_TILT + 1)
+    rad = np.radians(angles)[:, None]
+    x, y = xs - xs.mean(), ys - ys.mean()
+    tx, ty = x * np.cos(rad) + y * np.sin(rad), -x * np.sin(rad) + y * np.cos(rad)
+    spread = lambda v: np.diff(np.percentile(v, [2, 98], axis=1), axis=0)[0]  # noqa: E731
+    areas = spread(tx) * spread(ty)
+    best = int(np.argmin(areas))
+    # Smallest at the end of the range: the box keeps shrinking past it, which a tilted
+    # item's does not (a diagonal shape, or what is left of a textured floor).
+    if best in (0, len(angles) - 1) or areas[best] > TILT_GAIN * areas[MAX_TILT]:
+        return 0.0
+    return float(angles[best]) if abs(angles[best]) >= MIN_TILT else 0.0
+
+
+def upright(image: Image.Image, mask: Image.Image, background: np.ndarray) -> Image.Image:
+    """A shot whose item (``mask``, same size) is tilted turned upright (``tilt``) and
+    squared again around it with the catalog's margin, the uncovered corners ``background``;
+    an upright one as it is. CLIP models trained on upright catalog shots take a garment
+    tilted by 15 degrees for another category about a third more often.
+
+    The item's new box comes from its turned mask, not from a new matte: a white item on a
+    light floor would lose its faint parts to one."""
+    small = mask.copy()
+    small.thumbnail((TILT_SIDE, TILT_SIDE), Image.Resampling.NEAREST)
+    angle = tilt(np.asarray(small) > 127)
+    if not angle:
+        return image
+    fill = tuple(int(round(c)) for c in background)
+    turned = image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    box = mask.rotate(angle, Image.Resampling.NEAREST, expand=True).getbbox()
+    if box is None:
+        return image
+    w, h = box[2] - box[0], box[3] - box[1]
+    side = max(2, round(max(w, h) * (1 + 2 * MARGIN)))
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(turned.crop(box), ((side - w) // 2, (side - h) // 2))
+    return canvas
 
 
 def _failed(inside: np.ndarray, ring: np.ndarray) -> bool:

@@ -67,3 +67,66 @@ def test_a_white_garment_on_a_dark_floor_is_cut_out_white_not_grey(index):
     out = np.asarray(query_photo(photo), np.float32)
     ink = np.abs(out - np.array(BACKGROUND, np.float32)).sum(axis=-1) > 30
     assert out[ink].mean() >= 200, out[ink].mean()
+
+
+def tilted(slug: str, degrees: float, background: str = "studio") -> Image.Image:
+    """A held-out item photographed turned by ``degrees`` (counter-clockwise)."""
+    turned = scenes.cutout(slug).rotate(degrees, Image.Resampling.BICUBIC, expand=True)
+    return scenes.paste(
+        scenes.background(turned.size, background, np.random.default_rng(0)), turned, (0, 0)
+    )
+
+
+def box_fill(photo: Image.Image, away: float = 40) -> float:
+    """The share of the item's box its pixels (``away`` from the light canvas) cover: an
+    item square to the frame fills its box best."""
+    rgb = np.asarray(photo, np.float32)
+    ys, xs = np.nonzero(np.abs(rgb - np.array(BACKGROUND)).max(axis=-1) > away)
+    return len(xs) / ((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+
+
+# Held-out trousers, a dress, a coat and a bag: tall, tall, taller than wide, and wide.
+UPRIGHT = ["t10k-9011-red", "t10k-13-blue", "t10k-6-red", "t10k-18-green"]
+
+
+@pytest.mark.parametrize("degrees", [-20, -15, 12, 15, 22])
+@pytest.mark.parametrize("slug", UPRIGHT)
+def test_a_tilted_item_is_searched_upright(slug, degrees):
+    upright = box_fill(
+        scenes.paste(Image.new("RGB", (128, 128), BACKGROUND), scenes.cutout(slug), (0, 0))
+    )
+    photo = tilted(slug, degrees)
+    assert box_fill(photo) < 0.93 * upright  # tilted, the item fills less of its box
+
+    shot = query_photo(photo)
+
+    assert box_fill(shot) > 0.95 * upright  # as square to the frame as the catalog shot
+    assert shot.width == shot.height
+    corners = np.asarray(shot, np.float32)[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert np.abs(corners - np.array(BACKGROUND)).max() <= 3  # corners the turn uncovered
+
+
+def on_fabric(item: Image.Image) -> Image.Image:
+    photo = scenes.background((256, 256), "textured", np.random.default_rng(1))
+    return scenes.paste(photo, item, (40, 50))
+
+
+def test_a_tilted_item_on_a_fabric_is_searched_upright():
+    slug = UPRIGHT[0]
+    # The red item itself (``away``), not the faint halo of fabric its matte leaves.
+    upright = box_fill(query_photo(on_fabric(scenes.cutout(slug))), away=120)
+    turned = scenes.cutout(slug).rotate(-18, Image.Resampling.BICUBIC, expand=True)
+    assert box_fill(tilted(slug, -18)) < 0.93 * box_fill(tilted(slug, 0))
+
+    shot = query_photo(on_fabric(turned))
+
+    assert box_fill(shot, away=120) > 0.95 * upright
+
+
+@pytest.mark.parametrize("index", range(0, 200, 7))
+def test_an_upright_catalog_shot_is_not_turned(index):
+    # Shoes and bags with slanted outlines included: their smallest box is still upright.
+    photo = scenes.paste(
+        Image.new("RGB", (128, 128), BACKGROUND), scenes.cutout(f"t10k-{index}-red"), (0, 0)
+    )
+    assert query_photo(photo) is photo
