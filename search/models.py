@@ -47,6 +47,10 @@ class Embedding(models.Model):
 
     embedding = VectorField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The product's category, copied by database triggers (migration 0007) on every insert
+    # and category change, so one category's vectors can have an HNSW graph of their own:
+    # a category filter then walks a graph of that category instead of the whole catalog's.
+    category_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         abstract = True

@@ -460,7 +460,8 @@ def phase_crossover(opts: dict, model, source: VectorSource, catalog: Catalog) -
     for filters in crossover_filters(len(catalog.vectors)):
         exact = catalog.exact_tops(vectors, filters, min(10, limit))
         estimate = filtered_products_estimate(filters)[0]
-        picked = search_strategy(filters)
+        graph = store.category_graph("search_imageembedding", model, filters)
+        picked = search_strategy(filters, category_graph=graph) + (" (category)" if graph else "")
         for strategy, threshold in (("exact", 10**12), ("hnsw", 0)):
             with override_settings(SEARCH_EXACT_SCAN_MAX_PRODUCTS=threshold):
                 for v in vectors[:5]:  # warm the pages this strategy reads

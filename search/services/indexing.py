@@ -27,7 +27,7 @@ from search.services.embedding_models import (
     embedding_model_for,
 )
 from search.services.query import calibrate_if_stale
-from search.vectorstore import keyword
+from search.vectorstore import keyword, vector_store
 from shop.models import Product, ProductImage
 
 log = logging.getLogger(__name__)
@@ -344,6 +344,9 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
     if documents:
         log.info("sweep: rewrote %d keyword documents", documents)
     active = active_embedding_model()
+    if active is not None:
+        # A category that has grown past SEARCH_CATEGORY_GRAPH_MIN_VECTORS gets its graph.
+        vector_store().indexes_ensure(active)
     try:
         if active is not None and calibrate_if_stale(active):
             log.info("sweep: recalibrated close-match figures of %s", active.key)

@@ -56,16 +56,31 @@ def filters_sql(filters: CatalogFilters) -> tuple[str, list]:
     return "".join(f" AND {c}" for c in clauses), params
 
 
+def _category_clause(alias: str, category: int | None) -> str:
+    """The vector rows' own copy of the category filter, as a literal: what lets PostgreSQL
+    walk the category's partial graph (a parameter or a subquery cannot prove the index's
+    predicate). The same rows either way: triggers keep the copy equal to the product's."""
+    return f" AND {alias}.category_id = {int(category)}" if category is not None else ""
+
+
 def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
 
 
-def search_params_set(cur) -> None:
-    """Per-transaction HNSW settings for a query (``SET LOCAL``: inside ``atomic`` only)."""
+def search_params_set(cur, *, walk: bool = False) -> None:
+    """Per-transaction HNSW settings for a query (``SET LOCAL``: inside ``atomic`` only).
+
+    ``walk``: the strategy chose a category's own graph, so the planner may not swap it for
+    filtering and sorting a few thousand rows: for the hundreds of candidates a service
+    query asks for it plans the sort as cheaper, which at 300,000 products took 88 ms where
+    the category's graph takes 19 (README "Benchmarks").
+    """
     # Iterative scans let a filtered HNSW query keep walking the graph until the page is
     # full instead of returning whatever survived the filter in the first ef_search hits.
     cur.execute(f"SET LOCAL hnsw.ef_search = {int(settings.HNSW_EF_SEARCH)}")
     cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    if walk:
+        cur.execute("SET LOCAL enable_sort = off")
 
 
 def filtered_products_estimate(filters: CatalogFilters) -> tuple[int, int] | None:
@@ -99,14 +114,28 @@ def filtered_products_estimate(filters: CatalogFilters) -> tuple[int, int] | Non
     return matching, max(int(total), matching)  # reltuples is -1 before the first ANALYZE
 
 
-def search_strategy(filters: CatalogFilters) -> str:
+def category_products_estimate(category_id: int) -> int:
+    """PostgreSQL's estimate of one category's products (planning only, as above)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE p.category_id = %s",
+            [category_id],
+        )
+        plan = cur.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def search_strategy(filters: CatalogFilters, *, category_graph: int | None = None) -> str:
     """``"exact"`` (score every filtered product, then sort) or ``"hnsw"`` (walk the graph).
 
     A selective filter leaves the HNSW iterative scan walking the graph for a page of
     survivors (cost ~ products / matching), while the exact scan costs ~ matching: so the
     crossover grows with the square root of the catalog. ``SEARCH_EXACT_SCAN_MAX_PRODUCTS``
     is the crossover measured at 100,000 products (README "Benchmarks"), scaled by
-    sqrt(products / 100,000); 0 always walks the graph.
+    sqrt(products / 100,000); 0 always walks the graph. ``category_graph``: the id of the
+    filtered category when it has a graph of its own (``category_graph``), which is then the
+    graph walked, so the crossover scales with that category's products instead.
     """
     setting = int(settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS)
     if setting <= 0:
@@ -115,7 +144,18 @@ def search_strategy(filters: CatalogFilters) -> str:
     if estimate is None:
         return "hnsw"
     matching, total = estimate
+    if category_graph is not None:
+        total = max(category_products_estimate(category_graph), matching)
     return "exact" if matching <= setting * math.sqrt(total / 100_000) else "hnsw"
+
+
+def category_id(slug: str | None) -> int | None:
+    if not slug:
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM shop_category WHERE slug = %s", [slug])
+        row = cur.fetchone()
+    return row[0] if row else None
 
 
 class PgVectorStore:
@@ -124,6 +164,24 @@ class PgVectorStore:
 
     def index_names(self, model: EmbeddingModel) -> list[str]:
         return [self.index_name(table, model) for table in _VECTOR_TABLES]
+
+    def category_index_name(self, table: str, model: EmbeddingModel, category: int) -> str:
+        return f"{self.index_name(table, model)}_c{int(category)}"
+
+    def category_graph(
+        self, table: str, model: EmbeddingModel, filters: CatalogFilters
+    ) -> int | None:
+        """The filtered category's id when it has a valid graph of its own in ``table``."""
+        category = category_id(filters.category_slug)
+        if category is None:
+            return None
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s AND i.indisvalid",
+                [self.category_index_name(table, model, category)],
+            )
+            return category if cur.fetchone() else None
 
     def nearest_images_sql(
         self,
@@ -143,6 +201,7 @@ class PgVectorStore:
         if exclude_product_ids:
             where += " AND NOT (p.id = ANY(%s))"
             params.append(list(exclude_product_ids))
+        where += _category_clause("e", category_id(filters.category_slug))
         qvec = _vector_literal(vector)
         sql = f"""
             SELECT i.product_id, e.image_id,
@@ -168,7 +227,8 @@ class PgVectorStore:
         min_similarity: float | None = None,
     ) -> list[VectorHit]:
         wanted = offset + limit
-        if search_strategy(filters) == "exact":
+
+        def exact() -> list[VectorHit]:
             hits = self._nearest_images_exact(
                 model=model,
                 vector=vector,
@@ -179,6 +239,10 @@ class PgVectorStore:
             if min_similarity is not None:
                 hits = [h for h in hits if h.similarity >= min_similarity]
             return hits[offset:wanted]
+
+        graph = self.category_graph("search_imageembedding", model, filters)
+        if search_strategy(filters, category_graph=graph) == "exact":
+            return exact()
         sql, params = self.nearest_images_sql(
             model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
         )
@@ -187,7 +251,7 @@ class PgVectorStore:
         candidates = max(wanted * 3, 40)
         while True:
             with transaction.atomic(), connection.cursor() as cur:
-                search_params_set(cur)
+                search_params_set(cur, walk=graph is not None)
                 cur.execute(sql, [*params, candidates])
                 rows = cur.fetchall()
             best: dict[int, tuple[int, float]] = {}
@@ -197,6 +261,10 @@ class PgVectorStore:
             if len(best) >= wanted or len(rows) < candidates or candidates >= 50_000:
                 break
             candidates *= 4
+        if graph is not None and len(best) < wanted and len(rows) < candidates:
+            # The walk stopped short (hnsw.max_scan_tuples) of a page the filter may still
+            # fill: score the filtered products exactly rather than show a short page.
+            return exact()
         hits = sorted(
             (VectorHit(pid, img, 1.0 - float(dist)) for pid, (img, dist) in best.items()),
             key=lambda h: (-h.similarity, h.product_id),
@@ -284,7 +352,8 @@ class PgVectorStore:
         dim = int(model.dim)
         where, params = filters_sql(filters)
         qvec = _vector_literal(vector)
-        if search_strategy(filters) == "exact":
+
+        def exact() -> list[VectorHit]:
             sql = f"""
                 WITH f AS MATERIALIZED (SELECT p.id FROM shop_product p WHERE true{where})
                 SELECT t.product_id, 1 - (t.embedding::vector({dim}) <=> %s::vector({dim}))
@@ -296,30 +365,41 @@ class PgVectorStore:
             with connection.cursor() as cur:
                 cur.execute(sql, [*params, qvec, limit])
                 return [VectorHit(r[0], None, float(r[1])) for r in cur.fetchall()]
+
+        graph = self.category_graph("search_textembedding", model, filters)
+        if search_strategy(filters, category_graph=graph) == "exact":
+            return exact()
         sql = f"""
             SELECT t.product_id, 1 - (t.embedding::vector({dim}) <=> %s::vector({dim}))
             FROM search_textembedding t JOIN shop_product p ON p.id = t.product_id
-            WHERE t.model_id = {int(model.pk)}{where}
+            WHERE t.model_id = {int(model.pk)}{where}{_category_clause("t", graph)}
             ORDER BY t.embedding::vector({dim}) <=> %s::vector({dim})
             LIMIT %s
         """
         with transaction.atomic(), connection.cursor() as cur:
-            search_params_set(cur)
+            search_params_set(cur, walk=graph is not None)
             cur.execute(sql, [qvec, *params, qvec, limit])
             rows = cur.fetchall()
+        if graph is not None and len(rows) < limit:
+            return exact()  # the walk stopped short, as in nearest_images
         return [VectorHit(r[0], None, float(r[1])) for r in rows]
 
     def indexes_ensure(self, model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
-        """One partial HNSW index per model and table, on the vector cast to its dimension.
+        """One partial HNSW index per model and table, on the vector cast to its dimension,
+        and one more per category with at least ``SEARCH_CATEGORY_GRAPH_MIN_VECTORS`` of the
+        model's vectors in that table (``_category_clause``): a category filter then walks a
+        graph of its own products, not the whole catalog's for the few that pass.
 
         Outside a transaction the build is CONCURRENTLY, so workers keep writing vectors
         meanwhile. A build that failed half-way leaves an invalid index, which is dropped and
         rebuilt. The server's ``maintenance_work_mem`` should hold the graph (pgvector says so
-        in a NOTICE otherwise) or the build is many times slower.
+        in a NOTICE otherwise) or the build is many times slower. Cheap when all exist: the
+        periodic sweep calls it for the active model, so a category that grows gets its graph.
         """
         if concurrently is None:
             concurrently = not connection.in_atomic_block
         how = " CONCURRENTLY" if concurrently else ""
+        least = int(settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS)
         with connection.cursor() as cur:
             if not concurrently:
                 # Deferred FK checks from rows inserted earlier in this transaction block DDL.
@@ -330,31 +410,53 @@ class PgVectorStore:
             cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
             try:
                 for table in _VECTOR_TABLES:
-                    name = self.index_name(table, model)
-                    cur.execute(
-                        "SELECT i.indisvalid FROM pg_index i "
-                        "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
-                        [name],
-                    )
-                    found = cur.fetchone()
-                    if found and found[0]:
+                    self._graph_ensure(cur, table, model, None, how)
+                    if least <= 0:
                         continue
-                    if found:
-                        cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
                     cur.execute(
-                        f"CREATE INDEX{how} {name} ON {table} "
-                        f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
-                        f"WITH (m = {int(settings.HNSW_M)}, "
-                        f"ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
-                        f"WHERE model_id = {int(model.pk)}"
+                        f"SELECT category_id FROM {table} WHERE model_id = %s "
+                        "AND category_id IS NOT NULL GROUP BY category_id HAVING count(*) >= %s",
+                        [int(model.pk), least],
                     )
+                    for (category,) in cur.fetchall():
+                        self._graph_ensure(cur, table, model, category, how)
             finally:
                 if concurrently:
                     cur.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
+
+    def _graph_ensure(
+        self, cur, table: str, model: EmbeddingModel, category: int | None, how: str
+    ) -> None:
+        if category is None:
+            name, only = self.index_name(table, model), ""
+        else:
+            name = self.category_index_name(table, model, category)
+            only = f" AND category_id = {int(category)}"
+        cur.execute(
+            "SELECT i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+            [name],
+        )
+        found = cur.fetchone()
+        if found and found[0]:
+            return
+        if found:
+            cur.execute(f"DROP INDEX{how} IF EXISTS {name}")
+        cur.execute(
+            f"CREATE INDEX{how} {name} ON {table} "
+            f"USING hnsw ((embedding::vector({int(model.dim)})) vector_cosine_ops) "
+            f"WITH (m = {int(settings.HNSW_M)}, "
+            f"ef_construction = {int(settings.HNSW_EF_CONSTRUCTION)}) "
+            f"WHERE model_id = {int(model.pk)}{only}"
+        )
 
     def indexes_drop(self, model: EmbeddingModel) -> None:
         # CONCURRENTLY outside a transaction, so searches on other models never wait.
         how = "" if connection.in_atomic_block else " CONCURRENTLY"
         with connection.cursor() as cur:
-            for name in self.index_names(model):
+            cur.execute(
+                "SELECT relname FROM pg_class WHERE relkind = 'i' AND relname ~ %s",
+                [rf"^search_(image|text)embedding_hnsw_{int(model.pk)}(_c[0-9]+)?$"],
+            )
+            for name in sorted({*self.index_names(model), *(r[0] for r in cur.fetchall())}):
                 cur.execute(f"DROP INDEX{how} IF EXISTS {name}")

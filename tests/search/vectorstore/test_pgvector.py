@@ -4,11 +4,12 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from search.filters import CatalogFilters
 from search.models import EmbeddingModel, ImageEmbedding
 from search.vectorstore import vector_store
+from search.vectorstore.pgvector import search_params_set
 from shop.models import Category, Product, ProductImage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -304,3 +305,114 @@ def test_exact_strategy_applies_exclusions_and_min_similarity(model, catalog, se
     )
     wanted = [pid for pid in right[1:] if float((images[pid] @ q).max()) >= 0.2]
     assert [h.product_id for h in hits] == wanted
+
+
+# --- a graph per big category -------------------------------------------------------------
+
+
+def vector_categories(product):
+    """The category copies on the product's image and text vector rows."""
+    from search.models import TextEmbedding
+
+    images = ImageEmbedding.objects.filter(image__product=product).values_list(
+        "category_id", flat=True
+    )
+    texts = TextEmbedding.objects.filter(product=product).values_list("category_id", flat=True)
+    return set(images) | set(texts)
+
+
+def test_vector_rows_follow_their_products_category(model):
+    from search.models import TextEmbedding
+
+    p = add(model, "moved", [basis(0), basis(1)], category="tops")
+    TextEmbedding.objects.create(product=p, model=model, embedding=unit(basis(2)), source_hash="x")
+    tops, shoes = Category.objects.get(slug="tops"), Category.objects.create(slug="shoes", name="s")
+    assert vector_categories(p) == {tops.pk}
+
+    p.category = shoes
+    p.save()  # the admin's and the API's path
+    assert vector_categories(p) == {shoes.pk}
+    Product.objects.filter(pk=p.pk).update(category=tops)  # bulk import's path
+    assert vector_categories(p) == {tops.pk}
+
+    other = add(model, "other", [basis(3)], category="shoes")
+    ProductImage.objects.filter(product=p).update(product=other)  # images moved over
+    assert vector_categories(other) == {shoes.pk}
+
+
+def category_graphs(model):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'i' AND relname LIKE %s",
+            [f"search_%embedding_hnsw_{model.pk}_c%"],
+        )
+        return sorted(r[0] for r in cur.fetchall())
+
+
+def test_a_big_category_gets_its_own_graph_which_a_filtered_search_walks(model, catalog, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    images, texts = catalog  # 40 products a category, with 40, 80 and 120 images
+    c1 = Category.objects.get(slug="c1").pk
+    settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 121  # no category has this many
+    vector_store().indexes_ensure(model)
+    assert category_graphs(model) == []
+
+    settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 40  # every category's images and texts
+    vector_store().indexes_ensure(model)
+    assert len(category_graphs(model)) == 6
+    sql, params = vector_store().nearest_images_sql(
+        model=model, vector=unit(basis(0)), filters=FILTERED
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+        cur.execute("EXPLAIN " + sql, [*params, 24])
+        planned = "\n".join(r[0] for r in cur.fetchall())
+    with transaction.atomic(), connection.cursor() as cur:
+        search_params_set(cur, walk=True)  # what the strategy sets when it picks the graph
+        cur.execute("EXPLAIN " + sql, [*params, 24])
+        walked = "\n".join(r[0] for r in cur.fetchall())
+    # 120 products: on its own the planner filters and sorts them; told to walk, it takes
+    # the category's graph, not the whole catalog's.
+    assert "_hnsw_" not in planned, planned
+    assert f"search_imageembedding_hnsw_{model.pk}_c{c1}" in walked, walked
+
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = GRAPH
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        q = unit(rng.normal(size=DIM))
+        with CaptureQueriesContext(connection) as queries:
+            hits = vector_store().nearest_images(model=model, vector=q, filters=FILTERED, limit=8)
+            text_hits = vector_store().nearest_texts(
+                model=model, vector=q, filters=FILTERED, limit=8
+            )
+        assert [h.product_id for h in hits] == exact_answer(images, q, kept)[:8]
+        right_texts = exact_answer({pid: v[None] for pid, v in texts.items()}, q, kept)
+        assert [h.product_id for h in text_hits] == right_texts[:8]
+        walked = [x["sql"] for x in queries if "ORDER BY" in x["sql"] and "<=>" in x["sql"]]
+        assert all(f"category_id = {c1}" in x for x in walked) and len(walked) == 2
+
+    vector_store().indexes_drop(model)
+    assert category_graphs(model) == []
+
+
+def test_the_crossover_with_a_category_graph_scales_with_the_category(model, catalog, settings):
+    from search.vectorstore.pgvector import search_strategy
+
+    # 13 of 120 products; of the 40 of c1. At 40 products the crossover is 40 x 0.02 = 0.8
+    # and at 120 it is 1.4, so both say "graph" with the setting at 40: the one at 1,000
+    # says "exact" for the catalog (13.9) and "graph" for the category (8.0).
+    few = CatalogFilters(category_slug="c1", max_price=Decimal("40"))
+    settings.SEARCH_EXACT_SCAN_MAX_PRODUCTS = 400
+    c1 = Category.objects.get(slug="c1").pk
+    assert search_strategy(few) == "exact"
+    assert search_strategy(few, category_graph=c1) == "hnsw"
+
+
+def test_the_sweep_gives_a_category_that_has_grown_its_graph(model, catalog, settings):
+    from search.services.indexing import pending_sweep
+
+    settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 40
+    assert category_graphs(model) == []
+    pending_sweep(enqueue=False)
+    assert len(category_graphs(model)) == 6
