@@ -1,6 +1,7 @@
 """Settings shared by every environment; the settings variables are read here (README "Configuration"
 says which few are also read elsewhere, and tests/test_docs.py checks the list)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -347,7 +348,10 @@ REQUEST_MAX_BODY_BYTES = env.int(
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 # Nesting levels a JSON body may have (the deepest request, hybrid search, needs 3).
 REQUEST_MAX_JSON_DEPTH = env.int("REQUEST_MAX_JSON_DEPTH", default=16)
-CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=4)
+# One decode process per core this process may run on: the feed reaches 0.86x the cores'
+# worth of one-at-a-time decoding with as many processes as cores and 0.77x with twice as
+# many, which share the cores with the parent (README "Benchmarks", 2 cores).
+CLIP_DECODE_WORKERS = env.int("CLIP_DECODE_WORKERS", default=len(os.sched_getaffinity(0)))
 # Where the indexing pipeline decodes and preprocesses photos: "processes" (a spawned pool,
 # kept for the process's life; decoding holds the GIL, so threads stop scaling at about one
 # core) or "threads" (also used for CLIP_DECODE_WORKERS <= 1).
