@@ -176,6 +176,7 @@ def _measure(opts: dict, write: Callable[[str], None]) -> dict:
 
     naive_ids = ids[: opts["naive_images"] or len(ids)]
     seconds: dict[str, list[float]] = {kind: [] for kind in ["naive", *pools]}
+    busy: dict[str, list[float]] = {kind: [] for kind in pools}  # GPU %, where there is one
     rounds = opts.get("rounds") or 1
     for _ in range(rounds):  # alternating, so a noisy machine slows every row alike
         _clear(model, ids)
@@ -184,25 +185,43 @@ def _measure(opts: dict, write: Callable[[str], None]) -> dict:
         seconds["naive"].append(time.perf_counter() - started)
         for kind in pools:
             _clear(model, ids)
-            with _decode_settings(kind, workers):
+            with _decode_settings(kind, workers), harness.GpuBusy() as sampled:
                 started = time.perf_counter()
                 written = indexing.images_embed(image_ids=ids, encoder=encoder)
                 seconds[kind].append(time.perf_counter() - started)
+            busy[kind].extend(sampled.samples)
             if written != len(ids):
                 raise CommandError(f"batched pipeline wrote {written} of {len(ids)} vectors")
     naive_s = float(np.median(seconds["naive"]))
     naive_rate = len(naive_ids) / naive_s
-    rows = [["naive (one at a time)", "-", len(naive_ids), round(naive_s, 2), naive_rate, 1.0]]
+    rows = [["naive (one at a time)", "-", len(naive_ids), round(naive_s, 2), naive_rate, 1.0, "-"]]
     batched, speedup = {}, {}
     for kind in pools:
         median = float(np.median(seconds[kind]))
         rate = len(ids) / median
-        batched[kind] = {"images": len(ids), "seconds": median, "images_per_s": rate}
+        gpu_busy = round(float(np.mean(busy[kind])), 1) if busy[kind] else None
+        batched[kind] = {
+            "images": len(ids),
+            "seconds": median,
+            "images_per_s": rate,
+            "gpu_busy_percent": gpu_busy,
+        }
         speedup[kind] = rate / naive_rate
-        rows.append(["batched pipeline", kind, len(ids), round(median, 2), rate, speedup[kind]])
+        rows.append(
+            [
+                "batched pipeline",
+                kind,
+                len(ids),
+                round(median, 2),
+                rate,
+                speedup[kind],
+                "n/a (no GPU)" if gpu_busy is None else f"{gpu_busy}%",
+            ]
+        )
     if rounds > 1:
         write(f"Median of {rounds} alternating rounds.")
-    write(harness.table(["pipeline", "decode", "images", "seconds", "images/s", "speed-up"], rows))
+    headers = ["pipeline", "decode", "images", "seconds", "images/s", "speed-up", "GPU busy"]
+    write(harness.table(headers, rows))
     return {
         "model": encoder.key,
         "dim": encoder.dim,

@@ -33,6 +33,8 @@ def test_bench_indexing_compares_batched_and_naive(tmp_path):
         assert result["batched"][pool]["images"] == 16
         assert result["speedup"][pool] > 0
         assert f"| batched pipeline      | {pool}" in out.getvalue()
+        assert result["batched"][pool]["gpu_busy_percent"] is None  # a CPU: nothing sampled
+    assert "n/a (no GPU)" in out.getvalue()
     assert result["precision"] == "fp32"
     assert ImageEmbedding.objects.count() == 16
     names = list(ProductImage.objects.values_list("image", flat=True))
@@ -141,3 +143,29 @@ def test_exact_tops_in_one_pass_equal_scoring_each_query_alone():
             alone = sorted(zip(-scores, rows, strict=True))[:10]
             assert top == [int(r) + 1 for _, r in alone]
     assert catalog.exact_tops(queries[:1], None, 2)[0] == [4, 8]
+
+
+def test_gpu_busy_samples_while_the_block_runs_and_keeps_what_the_gpu_answers():
+    import threading
+    import time
+
+    from search.benchmarks.harness import GpuBusy
+
+    answers = iter([50.0, None, 100.0] + [None] * 10_000)
+    lock = threading.Lock()
+
+    def read():
+        with lock:
+            return next(answers)
+
+    with GpuBusy(read, interval=0.001) as busy:
+        deadline = time.monotonic() + 10
+        while len(busy.samples) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    count = len(busy.samples)
+    assert busy.samples == [50.0, 100.0] and busy.mean == 75.0  # the unanswered one skipped
+    threading.Event().wait(0.02)
+    assert len(busy.samples) == count  # stopped with the block
+    with GpuBusy(lambda: None, interval=0.001) as idle:
+        threading.Event().wait(0.01)
+    assert idle.mean is None
