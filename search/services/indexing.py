@@ -346,7 +346,7 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
     active = active_embedding_model()
     if active is not None:
         # A category that has grown past SEARCH_CATEGORY_GRAPH_MIN_VECTORS gets its graph.
-        vector_store().indexes_ensure(active)
+        vector_store().indexes_ensure(active, wait=False)
     try:
         if active is not None and calibrate_if_stale(active):
             log.info("sweep: recalibrated close-match figures of %s", active.key)

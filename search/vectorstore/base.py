@@ -45,7 +45,9 @@ class VectorStore(Protocol):
     ) -> list[VectorHit]:
         """Products whose title+description vector is nearest."""
 
-    def indexes_ensure(self, model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
+    def indexes_ensure(
+        self, model: EmbeddingModel, *, concurrently: bool | None = None, wait: bool = True
+    ) -> None:
         """Build the model's approximate-nearest-neighbour indexes if missing or broken."""
 
     def indexes_drop(self, model: EmbeddingModel) -> None:

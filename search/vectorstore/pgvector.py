@@ -384,7 +384,9 @@ class PgVectorStore:
             return exact()  # the walk stopped short, as in nearest_images
         return [VectorHit(r[0], None, float(r[1])) for r in rows]
 
-    def indexes_ensure(self, model: EmbeddingModel, *, concurrently: bool | None = None) -> None:
+    def indexes_ensure(
+        self, model: EmbeddingModel, *, concurrently: bool | None = None, wait: bool = True
+    ) -> None:
         """One partial HNSW index per model and table, on the vector cast to its dimension,
         and one more per category with at least ``SEARCH_CATEGORY_GRAPH_MIN_VECTORS`` of the
         model's vectors in that table (``_category_clause``): a category filter then walks a
@@ -394,7 +396,9 @@ class PgVectorStore:
         meanwhile. A build that failed half-way leaves an invalid index, which is dropped and
         rebuilt. The server's ``maintenance_work_mem`` should hold the graph (pgvector says so
         in a NOTICE otherwise) or the build is many times slower. Cheap when all exist: the
-        periodic sweep calls it for the active model, so a category that grows gets its graph.
+        periodic sweep calls it for the active model, so a category that grows gets its graph,
+        with ``wait`` false: while another build holds the lock it leaves this to a later sweep
+        rather than hold up the queueing of new photos.
         """
         if concurrently is None:
             concurrently = not connection.in_atomic_block
@@ -407,7 +411,12 @@ class PgVectorStore:
             # Inside a transaction a transaction-level lock: a failed build aborts the
             # transaction, and the lock must go with it rather than outlive it in the session.
             lock = "pg_advisory_lock" if concurrently else "pg_advisory_xact_lock"
-            cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
+            if not wait:
+                cur.execute(f"SELECT {lock.replace('pg_', 'pg_try_', 1)}(%s)", [_BUILD_LOCK])
+                if not cur.fetchone()[0]:
+                    return
+            else:
+                cur.execute(f"SELECT {lock}(%s)", [_BUILD_LOCK])
             try:
                 for table in _VECTOR_TABLES:
                     self._graph_ensure(cur, table, model, None, how)

@@ -416,3 +416,27 @@ def test_the_sweep_gives_a_category_that_has_grown_its_graph(model, catalog, set
     assert category_graphs(model) == []
     pending_sweep(enqueue=False)
     assert len(category_graphs(model)) == 6
+
+
+def test_the_sweep_leaves_a_graph_to_a_later_sweep_while_another_build_runs(
+    model, catalog, settings
+):
+    import psycopg
+
+    from search.services.indexing import pending_sweep
+    from search.vectorstore.pgvector import _BUILD_LOCK
+
+    settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 40
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [_BUILD_LOCK])  # a build elsewhere
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '5s'")  # waiting would fail here, not hang
+        try:
+            pending_sweep(enqueue=False)  # returns instead of waiting for it
+        finally:
+            with connection.cursor() as cur:
+                cur.execute("RESET lock_timeout")
+        assert category_graphs(model) == []
+        other.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
+    pending_sweep(enqueue=False)
+    assert len(category_graphs(model)) == 6
