@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from config import devservices
+from search.embeddings.clip import gpu_utilisation
 
 TEST_SETTINGS = "config.settings.test"
 # Anything that would point the throwaway settings at real services or a real media folder.
@@ -117,34 +118,6 @@ def _fmt(value: object) -> str:
 def json_write(path: Path | None, payload: dict) -> None:
     if path is not None:
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def gpu_utilisation() -> float | None:
-    """The first GPU's utilisation now, in percent: NVML through torch, else ``nvidia-smi``;
-    None where neither answers (no CUDA here)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return float(torch.cuda.utilization())
-    except Exception:  # torch without NVML bindings: ask the driver's tool instead
-        pass
-    try:
-        out = subprocess.run(
-            [
-                "nvidia-smi",
-                "-i",
-                "0",
-                "--query-gpu=utilization.gpu",
-                "--format=csv,noheader,nounits",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=2,
-        )
-        return float(out.stdout.split()[0])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return None
 
 
 class GpuBusy:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -304,3 +305,31 @@ def _normalise(features) -> np.ndarray:
     vectors = features.float().cpu().numpy()
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def gpu_utilisation() -> float | None:
+    """The first GPU's utilisation now, in percent: NVML through torch, else ``nvidia-smi``;
+    None where neither answers (no CUDA here). For benchmarks: whether the model is fed."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return float(torch.cuda.utilization())
+    except Exception:  # torch without NVML bindings: ask the driver's tool instead
+        pass
+    try:
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                "-i",
+                "0",
+                "--query-gpu=utilization.gpu",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=2,
+        )
+        return float(out.stdout.split()[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
