@@ -55,8 +55,11 @@ def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.
     # Whether the photo is a catalog shot already is the segmentation's call: its box is the
     # item's exact extent, and a detector trained on scenes of several items may see a
     # full-frame item a little smaller than it is.
-    if fg.boxes and already_catalog_like(fg, main := max(fg.boxes, key=lambda d: d.area)):
-        mask = Image.fromarray(_box_mask(fg, main)).resize(image.size, Image.Resampling.NEAREST)
+    if fg.boxes and already_catalog_like(fg, max(fg.boxes, key=lambda d: d.area)):
+        # The photo is kept whole: every part of it the segmentation found (a pair of shoes
+        # is two), grown as the matte's mask is, bounds the crop after a turn.
+        grown = Image.fromarray(fg.mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(5))
+        mask = grown.resize(image.size, Image.Resampling.BILINEAR).point(lambda v: 255 * (v > 127))
         shot = squared(image, fg.background)
         return upright(shot, squared(mask.convert("RGB"), np.zeros(3)).convert("L"), fg.background)
     boxes = detector.detect(image) if detector is not None else fg.boxes
@@ -64,17 +67,6 @@ def catalog_look(image: Image.Image, detector: Detector | None = None) -> Image.
         return image
     main = max(boxes, key=lambda d: d.area)
     return upright(*_on_canvas(rgb_on_white(image), fg, main.box), np.array(CANVAS, np.float32))
-
-
-def _box_mask(fg: Foreground, item: Detection) -> np.ndarray:
-    """The segmentation's mask inside ``item``'s box (other items' pixels left out), uint8."""
-    h, w = fg.mask.shape
-    x, y, bw, bh = item.box
-    out = np.zeros(fg.mask.shape, np.uint8)
-    rows = slice(int(y * h), int(np.ceil((y + bh) * h)))
-    cols = slice(int(x * w), int(np.ceil((x + bw) * w)))
-    out[rows, cols] = fg.mask[rows, cols] * 255
-    return out
 
 
 def squared(image: Image.Image, background: np.ndarray) -> Image.Image:
@@ -189,7 +181,9 @@ def upright(image: Image.Image, mask: Image.Image, background: np.ndarray) -> Im
     if not angle:
         return image
     fill = tuple(int(round(c)) for c in background)
-    turned = image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    turned = rgb_on_white(image).rotate(
+        angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill
+    )
     box = mask.rotate(angle, Image.Resampling.NEAREST, expand=True).getbbox()
     if box is None:
         return image

@@ -130,3 +130,16 @@ def test_an_upright_catalog_shot_is_not_turned(index):
         Image.new("RGB", (128, 128), BACKGROUND), scenes.cutout(f"t10k-{index}-red"), (0, 0)
     )
     assert query_photo(photo) is photo
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_a_tilted_photo_in_any_mode_is_turned_into_an_rgb_shot(mode):
+    turned = scenes.cutout(UPRIGHT[0]).rotate(-18, Image.Resampling.BICUBIC, expand=True)
+    if mode == "RGBA":  # a cut-out: transparent around the item, as a shop exports it
+        photo = turned
+    else:
+        photo = tilted(UPRIGHT[0], -18).convert(mode)
+    shot = query_photo(photo)
+    assert shot.mode == "RGB" and shot.width == shot.height
+    corners = np.asarray(shot, np.float32)[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.min() > 200  # a light canvas, not black
