@@ -49,7 +49,9 @@ def embed_product_texts(product_ids: list[int]) -> int:
 
 @shared_task
 def sweep_pending() -> dict[str, int]:
-    return indexing.pending_sweep()
+    queued = indexing.pending_sweep()
+    indexing.search_graphs_ensure()
+    return queued
 
 
 @shared_task(bind=True, acks_late=False)

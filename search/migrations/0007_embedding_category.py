@@ -3,7 +3,9 @@ per-category partial HNSW indexes of ``search.vectorstore.pgvector``.
 
 Triggers rather than application code: vectors are written by bulk COPY, upserts and the
 admin, and a category changes through the admin, the API and bulk import; a copy that one of
-those paths forgot would silently drop products from a category's search.
+those paths forgot would silently drop products from a category's search. A vector row's copy
+is read again on every write of the row (a re-embedding heals any stale one), under a share
+lock on the product, so a category change racing a worker's insert cannot leave it stale.
 
 The backfill rewrites every vector row. Row by row, each rewrite would also be inserted into
 the models' HNSW graphs (about a millisecond a row), so the graphs are dropped first and
@@ -15,19 +17,22 @@ from django.db import migrations, models
 TRIGGERS = """
 CREATE FUNCTION search_image_vector_category() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.category_id := (SELECT p.category_id FROM shop_productimage i
-                        JOIN shop_product p ON p.id = i.product_id WHERE i.id = NEW.image_id);
+    -- FOR SHARE: a category change committing meanwhile is waited for and read, and one
+    -- starting meanwhile waits for this row to commit, so its own update reaches it.
+    SELECT p.category_id INTO NEW.category_id FROM shop_productimage i
+        JOIN shop_product p ON p.id = i.product_id WHERE i.id = NEW.image_id FOR SHARE;
     RETURN NEW;
 END $$;
-CREATE TRIGGER search_imageembedding_category BEFORE INSERT OR UPDATE OF image_id
+CREATE TRIGGER search_imageembedding_category BEFORE INSERT OR UPDATE
     ON search_imageembedding FOR EACH ROW EXECUTE FUNCTION search_image_vector_category();
 
 CREATE FUNCTION search_text_vector_category() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.category_id := (SELECT category_id FROM shop_product WHERE id = NEW.product_id);
+    SELECT category_id INTO NEW.category_id FROM shop_product WHERE id = NEW.product_id
+        FOR SHARE;
     RETURN NEW;
 END $$;
-CREATE TRIGGER search_textembedding_category BEFORE INSERT OR UPDATE OF product_id
+CREATE TRIGGER search_textembedding_category BEFORE INSERT OR UPDATE
     ON search_textembedding FOR EACH ROW EXECUTE FUNCTION search_text_vector_category();
 
 CREATE FUNCTION search_product_vector_category() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -110,5 +115,5 @@ class Migration(migrations.Migration):
             name="category_id",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
-        migrations.RunSQL(TRIGGERS + BACKFILL, DROP_TRIGGERS),
+        migrations.RunSQL(BACKFILL + TRIGGERS, DROP_TRIGGERS),
     ]

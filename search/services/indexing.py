@@ -344,12 +344,22 @@ def pending_sweep(*, limit: int | None = None, enqueue: bool = True) -> dict[str
     if documents:
         log.info("sweep: rewrote %d keyword documents", documents)
     active = active_embedding_model()
-    if active is not None:
-        # A category that has grown past SEARCH_CATEGORY_GRAPH_MIN_VECTORS gets its graph.
-        vector_store().indexes_ensure(active, wait=False)
     try:
         if active is not None and calibrate_if_stale(active):
             log.info("sweep: recalibrated close-match figures of %s", active.key)
     except Exception:  # the model cannot load here: searches keep the old figures, next sweep
         log.exception("sweep: close-match calibration of %s failed", active.key)
     return {"images": len(image_ids), "products": len(product_ids)}
+
+
+def search_graphs_ensure() -> None:
+    """The active model's missing HNSW graphs built (a category grown past
+    SEARCH_CATEGORY_GRAPH_MIN_VECTORS gets its own): by the periodic sweep's worker, never in
+    a request, and left to the next sweep while another build holds the lock."""
+    active = active_embedding_model()
+    if active is None:
+        return
+    try:
+        vector_store().indexes_ensure(active, wait=False)
+    except Exception:  # searches keep the graphs they have; the next sweep tries again
+        log.exception("sweep: building the search graphs of %s failed", active.key)

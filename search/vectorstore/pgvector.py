@@ -190,8 +190,10 @@ class PgVectorStore:
         vector: np.ndarray,
         filters: CatalogFilters,
         exclude_product_ids: tuple[int, ...] = (),
+        category_graph: int | None = None,
     ) -> tuple[str, list]:
-        """Image hits nearest to ``vector`` (SQL + params, ending in a LIMIT placeholder).
+        """Image hits nearest to ``vector`` (SQL + params, ending in a LIMIT placeholder);
+        ``category_graph``: the filtered category's id when it has a graph to walk.
 
         ORDER BY is the bare distance expression the partial HNSW index is built on, with no
         tie-breaker column, or PostgreSQL would sort instead of walking the index.
@@ -201,7 +203,7 @@ class PgVectorStore:
         if exclude_product_ids:
             where += " AND NOT (p.id = ANY(%s))"
             params.append(list(exclude_product_ids))
-        where += _category_clause("e", category_id(filters.category_slug))
+        where += _category_clause("e", category_graph)
         qvec = _vector_literal(vector)
         sql = f"""
             SELECT i.product_id, e.image_id,
@@ -244,7 +246,11 @@ class PgVectorStore:
         if search_strategy(filters, category_graph=graph) == "exact":
             return exact()
         sql, params = self.nearest_images_sql(
-            model=model, vector=vector, filters=filters, exclude_product_ids=exclude_product_ids
+            model=model,
+            vector=vector,
+            filters=filters,
+            exclude_product_ids=exclude_product_ids,
+            category_graph=graph,
         )
         # Several images per product: over-fetch image hits and keep each product's best;
         # widen the window while a page is short and the index may still hold more.

@@ -362,7 +362,7 @@ def test_a_big_category_gets_its_own_graph_which_a_filtered_search_walks(model, 
     vector_store().indexes_ensure(model)
     assert len(category_graphs(model)) == 6
     sql, params = vector_store().nearest_images_sql(
-        model=model, vector=unit(basis(0)), filters=FILTERED
+        model=model, vector=unit(basis(0)), filters=FILTERED, category_graph=c1
     )
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
@@ -410,11 +410,11 @@ def test_the_crossover_with_a_category_graph_scales_with_the_category(model, cat
 
 
 def test_the_sweep_gives_a_category_that_has_grown_its_graph(model, catalog, settings):
-    from search.services.indexing import pending_sweep
+    from search.services.indexing import search_graphs_ensure
 
     settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 40
     assert category_graphs(model) == []
-    pending_sweep(enqueue=False)
+    search_graphs_ensure()
     assert len(category_graphs(model)) == 6
 
 
@@ -423,7 +423,7 @@ def test_the_sweep_leaves_a_graph_to_a_later_sweep_while_another_build_runs(
 ):
     import psycopg
 
-    from search.services.indexing import pending_sweep
+    from search.services.indexing import search_graphs_ensure
     from search.vectorstore.pgvector import _BUILD_LOCK
 
     settings.SEARCH_CATEGORY_GRAPH_MIN_VECTORS = 40
@@ -432,11 +432,11 @@ def test_the_sweep_leaves_a_graph_to_a_later_sweep_while_another_build_runs(
         with connection.cursor() as cur:
             cur.execute("SET lock_timeout = '5s'")  # waiting would fail here, not hang
         try:
-            pending_sweep(enqueue=False)  # returns instead of waiting for it
+            search_graphs_ensure()  # returns instead of waiting for it
         finally:
             with connection.cursor() as cur:
                 cur.execute("RESET lock_timeout")
         assert category_graphs(model) == []
         other.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK])
-    pending_sweep(enqueue=False)
+    search_graphs_ensure()
     assert len(category_graphs(model)) == 6
