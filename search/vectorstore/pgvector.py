@@ -102,28 +102,24 @@ def filtered_products_estimate(filters: CatalogFilters) -> tuple[int, int] | Non
         category_id, total = cur.fetchone()
         if filters.category_slug and category_id is None:
             return 0, max(int(total), 0)
-        clause = " AND p.category_id = %s" if filters.category_slug else ""
-        where, params = filters_sql(replace(filters, category_slug=None))
-        cur.execute(
-            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE true{clause}{where}",
-            [category_id, *params] if clause else params,
-        )
+    clause = " AND p.category_id = %s" if filters.category_slug else ""
+    where, params = filters_sql(replace(filters, category_slug=None))
+    matching = _planned_products(f"{clause}{where}", [category_id, *params] if clause else params)
+    return matching, max(int(total), matching)  # reltuples is -1 before the first ANALYZE
+
+
+def _planned_products(where: str, params: list) -> int:
+    """The planner's row estimate for ``shop_product p`` under `` AND ...`` clauses."""
+    with connection.cursor() as cur:
+        cur.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE true{where}", params)
         plan = cur.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    matching = int(plan[0]["Plan"]["Plan Rows"])
-    return matching, max(int(total), matching)  # reltuples is -1 before the first ANALYZE
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def category_products_estimate(category_id: int) -> int:
     """PostgreSQL's estimate of one category's products (planning only, as above)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "EXPLAIN (FORMAT JSON) SELECT 1 FROM shop_product p WHERE p.category_id = %s",
-            [category_id],
-        )
-        plan = cur.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
+    return _planned_products(" AND p.category_id = %s", [category_id])
 
 
 def search_strategy(filters: CatalogFilters, *, category_graph: int | None = None) -> str:
